@@ -1,0 +1,71 @@
+"""The ``polyalign`` command: a thin layer over the Python API.
+
+Each area owns its sub-commands in a ``cli`` module exposing ``register(subparsers)``; this file only
+wires them together and turns :class:`~polyalign.errors.PolyalignError` into a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+from .errors import PolyalignError
+
+# (module, description) — imported lazily so `polyalign --help` stays fast.
+COMMAND_MODULES = [
+    "polyalign.models.cli",
+    "polyalign.data.cli",
+    "polyalign.data.synth.cli",
+    "polyalign.train.cli",
+    "polyalign.eval.cli",
+    "polyalign.report_cli",
+    "polyalign.demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polyalign",
+        description="Better multilingual sentence encoders from multi-way parallel text.",
+    )
+    parser.add_argument("--version", action="version", version=f"polyalign {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # area not present in this build
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except PolyalignError as e:
+        print(f"polyalign {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

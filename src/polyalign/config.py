@@ -1,0 +1,132 @@
+"""Typed configs: dataclasses that load from YAML (safe loader) and take command-line overrides.
+
+Every field of a config dataclass becomes a ``--field-name`` option; nested dataclasses are not
+used, so a YAML file is one flat mapping and ``--lr 1e-5`` overrides ``lr: 2e-5`` in the file.
+Cross-field rules live in each config's ``validate()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _field_types(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _base_type(tp):
+    """(python type, is_list, is_optional) for the annotations we support."""
+    origin = typing.get_origin(tp)
+    optional = False
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) != len(typing.get_args(tp))
+        tp = args[0]
+        origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return str, False, optional
+    if origin in (list, tuple):
+        (inner,) = typing.get_args(tp)[:1]
+        return inner, True, optional
+    return tp, False, optional
+
+
+def _coerce(name: str, tp, value):
+    base, is_list, optional = _base_type(tp)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"config field {name!r} may not be null")
+    if isinstance(value, str) and optional and value.lower() in ("none", "null"):
+        return None
+    if is_list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return [_coerce(name, base, v) for v in value]
+    try:
+        if base is bool:
+            if isinstance(value, str):
+                low = value.lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if base in (int, float, str):
+            if base is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return base(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config field {name!r}: cannot read {value!r} as {base.__name__}") from None
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a config, rejecting unknown keys (a typo must not be silently ignored)."""
+    hints = _field_types(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    norm = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(norm) - names)
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
+    kwargs = {k: _coerce(k, hints[k], v) for k, v in norm.items()}
+    cfg = cls(**kwargs)
+    if hasattr(cfg, "validate"):
+        cfg.validate()
+    return cfg
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of field: value")
+    return data
+
+
+def to_dict(cfg) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def dump_yaml(cfg) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls, short: dict[str, str] | None = None) -> None:
+    """One ``--field-name`` option per dataclass field, default ``None`` = "not given"."""
+    short = short or {}
+    hints = _field_types(cls)
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        names = [flag] + ([short[f.name]] if f.name in short else [])
+        help_text = f.metadata.get("help", "")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        parser.add_argument(*names, dest=f.name, default=None, metavar=_base_type(hints[f.name])[0].__name__.upper(),
+                            help=f"{help_text} (default: {default})")
+
+
+def config_from_args(cls: type[T], args: argparse.Namespace, config_path: str | None = None) -> T:
+    """YAML file (if any) first, then every option given on the command line on top."""
+    data = load_yaml(config_path) if config_path else {}
+    for f in dataclasses.fields(cls):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            data[f.name] = value
+    return from_dict(cls, data)
