@@ -118,8 +118,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, short: dict[str, 
         names = [flag] + ([short[f.name]] if f.name in short else [])
         help_text = f.metadata.get("help", "")
         default = f.default if f.default is not dataclasses.MISSING else None
-        parser.add_argument(*names, dest=f.name, default=None, metavar=_base_type(hints[f.name])[0].__name__.upper(),
-                            help=f"{help_text} (default: {default})")
+        parser.add_argument(
+            *names,
+            dest=f.name,
+            default=None,
+            metavar=_base_type(hints[f.name])[0].__name__.upper(),
+            help=f"{help_text} (default: {default})",
+        )
 
 
 def config_from_args(cls: type[T], args: argparse.Namespace, config_path: str | None = None) -> T:

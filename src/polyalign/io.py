@@ -52,7 +52,9 @@ def read_lines(path: str | os.PathLike, allow_empty: bool = True) -> list[str]:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise DataError(f"invalid UTF-8 at byte {e.start} ({line[e.start:e.start + 4]!r})", path, i) from None
+            raise DataError(
+                f"invalid UTF-8 at byte {e.start} ({line[e.start : e.start + 4]!r})", path, i
+            ) from None
         if not allow_empty and not text.strip():
             raise DataError("empty line", path, i)
         out.append(text)

@@ -128,26 +128,37 @@ def build_corpus(
     else:
         raise DataError(f"unknown source {source!r}; choose xnli, flores, tatoeba, bitext or hf")
 
-    groups, report = filter_groups(groups, min_langs=filters.min_langs, dedup=filters.dedup,
-                                   max_length_ratio=filters.max_length_ratio, ratio_reference=pivot)
+    groups, report = filter_groups(
+        groups,
+        min_langs=filters.min_langs,
+        dedup=filters.dedup,
+        max_length_ratio=filters.max_length_ratio,
+        ratio_reference=pivot,
+    )
     corpus = make_views(groups, pivot=pivot, seed=seed, hard_candidates=hard)
     meta = corpus_meta(corpus, source=source, report=report, seed=seed, pivot=pivot)
     return corpus, meta
 
 
-def make_views(groups: datasets.Dataset, pivot: str = "en", seed: int = 0, hard_candidates: dict | None = None) -> datasets.DatasetDict:
+def make_views(
+    groups: datasets.Dataset, pivot: str = "en", seed: int = 0, hard_candidates: dict | None = None
+) -> datasets.DatasetDict:
     views = {"groups": groups, "pairs": parallel_pairs(groups, seed=seed)}
     if pivot in group_languages(groups):
         views["en_x"] = english_centric_pairs(groups, pivot=pivot, seed=seed)
     if hard_candidates:
         kept = set(groups[GROUP_ID])
         langs = set(group_languages(groups))
-        cands = {g: {k: v for k, v in by.items() if k in langs} for g, by in hard_candidates.items() if g in kept}
+        cands = {
+            g: {k: v for k, v in by.items() if k in langs} for g, by in hard_candidates.items() if g in kept
+        }
         views["hard_negatives"] = xnli_hard_negatives({g: c for g, c in cands.items() if c}, seed=seed)
     return datasets.DatasetDict(views)
 
 
-def corpus_meta(corpus: datasets.DatasetDict, *, source: str, report: FilterReport | None, seed: int, pivot: str) -> dict:
+def corpus_meta(
+    corpus: datasets.DatasetDict, *, source: str, report: FilterReport | None, seed: int, pivot: str
+) -> dict:
     groups = corpus["groups"]
     return {
         "source": source,

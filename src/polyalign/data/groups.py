@@ -41,7 +41,7 @@ def groups_from_aligned(texts: dict[str, list[str]], prefix: str = "g") -> datas
     width = len(str(max(n - 1, 0)))
     data = {GROUP_ID: [f"{prefix}-{i:0{width}d}" for i in range(n)]}
     for lang, lines in texts.items():
-        data[lang] = [line if line.strip() else None for line in lines]
+        data[lang] = list(lines)  # empty lines stay; filter_groups counts and drops them
     return datasets.Dataset.from_dict(data, features=_features(list(texts)))
 
 
@@ -53,7 +53,9 @@ def groups_from_rows(rows: Iterable[dict], langs: list[str]) -> datasets.Dataset
     return datasets.Dataset.from_dict(data, features=_features(langs))
 
 
-def pivot_join(bitexts: dict[str, list[tuple[str, str]]], pivot: str = "en", prefix: str = "pivot") -> datasets.Dataset:
+def pivot_join(
+    bitexts: dict[str, list[tuple[str, str]]], pivot: str = "en", prefix: str = "pivot"
+) -> datasets.Dataset:
     """Join bilingual pivot–X corpora into groups through identical pivot sentences.
 
     ``bitexts[x]`` is a list of ``(pivot_sentence, x_sentence)``. Sentences that share the exact
@@ -165,7 +167,9 @@ def sample_groups(ds: datasets.Dataset, n: int, seed: int = 0) -> datasets.Datas
 
 
 def _features(langs: list[str]) -> datasets.Features:
-    return datasets.Features({GROUP_ID: datasets.Value("string"), **{lang: datasets.Value("string") for lang in langs}})
+    return datasets.Features(
+        {GROUP_ID: datasets.Value("string"), **{lang: datasets.Value("string") for lang in langs}}
+    )
 
 
 def _norm(text: str) -> str:

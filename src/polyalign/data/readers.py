@@ -31,10 +31,14 @@ def check_aligned(texts: dict[str, list[str]], files: dict[str, Path] | None = N
             if n != counts[ref_lang]:
                 where = files[lang] if files else lang
                 ref = files[ref_lang] if files else ref_lang
-                raise DataError(f"has {n} lines but {ref} has {counts[ref_lang]}: files are not line-aligned", where)
+                raise DataError(
+                    f"has {n} lines but {ref} has {counts[ref_lang]}: files are not line-aligned", where
+                )
 
 
-def read_parallel_folder(folder: str | Path, langs: list[str] | None = None, suffix: str | None = None) -> dict[str, list[str]]:
+def read_parallel_folder(
+    folder: str | Path, langs: list[str] | None = None, suffix: str | None = None
+) -> dict[str, list[str]]:
     """A folder of line-aligned files, one per language, named ``<lang><suffix>`` (FLORES: ``deu_Latn.dev``).
 
     ``langs`` may use any code (``de``, ``deu``, ``deu_Latn``); they are resolved against the file names.
@@ -47,7 +51,9 @@ def read_parallel_folder(folder: str | Path, langs: list[str] | None = None, suf
     if suffix is None:
         suffixes = {p.suffix for p in files}
         suffix = suffixes.pop() if len(suffixes) == 1 else ""
-    by_code = {p.name[: len(p.name) - len(suffix)] if suffix else p.name: p for p in files if p.name.endswith(suffix)}
+    by_code = {
+        p.name[: len(p.name) - len(suffix)] if suffix else p.name: p for p in files if p.name.endswith(suffix)
+    }
     if not by_code:
         raise DataError(f"no files ending in {suffix!r}", folder)
     codes = [resolve_code(lang, by_code, where=str(folder)) for lang in langs] if langs else sorted(by_code)
@@ -73,7 +79,9 @@ def resolve_code(lang: str, available, where: str = "") -> str:
     raise UnknownLanguageError(lang, available, where)
 
 
-def read_flores(data_dir: str | Path | None = None, split: str = "devtest", langs: list[str] | None = None) -> dict[str, list[str]]:
+def read_flores(
+    data_dir: str | Path | None = None, split: str = "devtest", langs: list[str] | None = None
+) -> dict[str, list[str]]:
     """FLORES-200 ``dev`` (997 lines) or ``devtest`` (1012), multi-way parallel across 204 languages."""
     if split not in ("dev", "devtest"):
         raise DataError(f"FLORES split must be 'dev' or 'devtest', not {split!r}")
@@ -115,7 +123,9 @@ class XnliExample:
     label: str | None
 
 
-def read_xnli(data_dir: str | Path | None = None, langs: list[str] | None = None, splits=("dev", "test")) -> list[XnliExample]:
+def read_xnli(
+    data_dir: str | Path | None = None, langs: list[str] | None = None, splits=("dev", "test")
+) -> list[XnliExample]:
     """XNLI in XTREME layout (``dev-xx.tsv``: premise, hypothesis, label; ``test-xx.tsv`` + ``test-labels.txt``).
 
     Line i is the same example in all 15 languages. Returns one :class:`XnliExample` per line, dev first.
@@ -158,7 +168,9 @@ def read_xnli(data_dir: str | Path | None = None, langs: list[str] | None = None
     return examples
 
 
-def read_bitext(path: str | Path, src_lang: str, tgt_lang: str, src_field: str | None = None, tgt_field: str | None = None) -> list[tuple[str, str]]:
+def read_bitext(
+    path: str | Path, src_lang: str, tgt_lang: str, src_field: str | None = None, tgt_field: str | None = None
+) -> list[tuple[str, str]]:
     """Generic bitext: TSV (``src<TAB>tgt``) or JSONL (fields default to the language codes)."""
     path = Path(path)
     pairs: list[tuple[str, str]] = []

@@ -49,8 +49,13 @@ def parallel_pairs(groups: datasets.Dataset, seed: int = 0) -> datasets.Dataset:
     return datasets.Dataset.from_dict(rows, features=PAIR_FEATURES)
 
 
-def english_centric_pairs(groups: datasets.Dataset, pivot: str = "en", pool: list[str] | None = None,
-                          per_group: str = "all", seed: int = 0) -> datasets.Dataset:
+def english_centric_pairs(
+    groups: datasets.Dataset,
+    pivot: str = "en",
+    pool: list[str] | None = None,
+    per_group: str = "all",
+    seed: int = 0,
+) -> datasets.Dataset:
     """En–X pairs. ``per_group="all"``: every En–X pair of the group (all translations used once,
     English repeated); ``"one"``: one X drawn uniformly from the pool languages present."""
     langs = group_languages(groups)

@@ -1,0 +1,47 @@
+"""Contrastive and distillation losses for multilingual sentence encoders.
+
+Functional core (pure functions of embeddings, returning a scalar tensor; cosine similarity,
+temperature τ = 0.05 by default):
+
+- :func:`info_nce` — in-batch InfoNCE (MPCL Eq. 1), optional symmetric term and hard negatives.
+- :func:`multi_positive_loss` — every sentence an anchor, its group mates the positives
+  (MPCL Eq. 2 / SupCon L_in, or L_out), min-max rescaling, hard negatives, positive weights;
+  :func:`teacher_positive_weights` builds such weights from a teacher.
+- :func:`soft_label_loss` — cross-entropy to teacher soft targets, optional TCM monolingual terms;
+  :func:`soft_targets` and :func:`priority_side` build the targets.
+- :func:`mse_distillation` — multilingual knowledge distillation (Reimers & Gurevych, 2020).
+
+Data parallelism: :mod:`polyalign.losses.distributed` (:func:`gather_with_grad`,
+:func:`gather_group_ids`, :func:`global_loss`). sentence-transformers adapters:
+:class:`InfoNCELoss`, :class:`MultiPositiveLoss`, :class:`SoftLabelLoss`, :class:`MSEDistillationLoss`.
+Bad arguments raise :class:`LossInputError` (a ``ValueError``).
+"""
+
+from ._checks import LossInputError
+from .distill import mse_distillation
+from .distributed import gather_group_ids, gather_with_grad, global_loss, is_distributed
+from .infonce import info_nce
+from .multi_positive import MINMAX_EPS, multi_positive_loss, teacher_positive_weights
+from .soft_label import DEFAULT_PRIORITY, priority_side, soft_label_loss, soft_targets
+from .st_adapters import InfoNCELoss, MSEDistillationLoss, MultiPositiveLoss, SoftLabelLoss
+
+__all__ = [
+    "DEFAULT_PRIORITY",
+    "MINMAX_EPS",
+    "InfoNCELoss",
+    "LossInputError",
+    "MSEDistillationLoss",
+    "MultiPositiveLoss",
+    "SoftLabelLoss",
+    "gather_group_ids",
+    "gather_with_grad",
+    "global_loss",
+    "info_nce",
+    "is_distributed",
+    "mse_distillation",
+    "multi_positive_loss",
+    "priority_side",
+    "soft_label_loss",
+    "soft_targets",
+    "teacher_positive_weights",
+]

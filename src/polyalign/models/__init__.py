@@ -1,0 +1,119 @@
+"""Encoders: any Hugging Face / sentence-transformers model, plus the offline default ``me5-small-q4``.
+
+:func:`load_encoder` always returns a ``sentence_transformers.SentenceTransformer``, so everything
+polyalign trains saves and loads in the format the ecosystem already uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from ..errors import PolyalignError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_encoder", "cache_dir", "POOLING_MODES", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "me5-small-q4"
+POOLING_MODES = ("mean", "cls", "max", "lasttoken")
+
+
+def cache_dir() -> Path:
+    """``$POLYALIGN_CACHE`` or the platform's user cache folder (``~/.cache/polyalign``)."""
+    env = os.environ.get("POLYALIGN_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("polyalign"))
+
+
+def _default_model_dir() -> Path:
+    from . import me5_q4
+
+    root = cache_dir() / "models" / f"{me5_q4.ALIAS}-v{me5_q4.FORMAT_VERSION}"
+    if not (root / "model" / "modules.json").is_file():
+        me5_q4.materialize(root)
+    return root / "model"
+
+
+def load_encoder(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    pooling: str | None = None,
+    prompt: str | None = None,
+    device: str | None = None,
+    max_seq_length: int | None = None,
+    trust_remote_code: bool = False,
+):
+    """Load an encoder as a ``SentenceTransformer``.
+
+    ``name_or_path``: ``"me5-small-q4"`` (offline default, materialised once into the user cache), a
+    local sentence-transformers directory, a local plain ``transformers`` directory, or a hub id
+    (online users). ``pooling`` (``mean``/``cls``/…) replaces the model's pooling; for plain
+    transformers models it defaults to ``mean``. ``prompt`` sets the text prefix applied by
+    ``encode`` (E5: ``"query: "``; ``""`` removes one). Remote code is never run unless
+    ``trust_remote_code=True``; local paths never touch the network.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import models as st_models
+
+    if pooling is not None and pooling not in POOLING_MODES:
+        raise PolyalignError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING_MODES)}")
+    name = str(name_or_path)
+    path = _default_model_dir() if name == DEFAULT_MODEL else Path(name).expanduser()
+    local = path.exists()
+    if not local and (name.startswith((".", "/", "~")) or os.sep in name and name.count("/") > 1):
+        raise PolyalignError(f"model folder not found: {name}")
+    kwargs = dict(device=device or "cpu", trust_remote_code=trust_remote_code)
+    if local:
+        kwargs["local_files_only"] = True
+    try:
+        if local and not (path / "modules.json").is_file():
+            if not (path / "config.json").is_file():
+                raise PolyalignError(
+                    f"{path}: neither a sentence-transformers nor a transformers model folder"
+                )
+            transformer = st_models.Transformer(
+                str(path),
+                model_args={"trust_remote_code": trust_remote_code, "local_files_only": True},
+                tokenizer_args={"local_files_only": True},
+            )
+            modules = [
+                transformer,
+                st_models.Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling or "mean"),
+            ]
+            model = SentenceTransformer(modules=modules, **{k: v for k, v in kwargs.items() if k == "device"})
+        else:
+            model = SentenceTransformer(str(path) if local else name, **kwargs)
+    except PolyalignError:
+        raise
+    except OSError as e:
+        raise PolyalignError(f"could not load model {name!r}: {e}".splitlines()[0]) from None
+    if pooling is not None:
+        _set_pooling(model, pooling)
+    if prompt is not None:
+        model.prompts = {**(model.prompts or {}), "query": prompt} if prompt else {}
+        model.default_prompt_name = "query" if prompt else None
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    return model
+
+
+def _set_pooling(model, pooling: str) -> None:
+    from sentence_transformers import models as st_models
+
+    for idx, module in enumerate(model):
+        if isinstance(module, st_models.Pooling):
+            if module.pooling_mode != pooling:
+                dim = module.get_embedding_dimension()
+                model._modules[str(idx)] = st_models.Pooling(dim, pooling_mode=pooling)
+            return
+    raise PolyalignError("model has no pooling module to replace")
+
+
+def model_prompt(model) -> str:
+    """The prefix ``model.encode`` applies by default (recorded next to every result)."""
+    name = getattr(model, "default_prompt_name", None)
+    return (model.prompts or {}).get(name, "") if name else ""

@@ -22,19 +22,34 @@ def build_tiny_tokenizer(path: str | Path):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=512,
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
     )
     fast.save_pretrained(str(path))
     return fast
 
 
-def build_tiny_encoder(path: str | Path | None = None, *, hidden: int = 32, layers: int = 2, heads: int = 2,
-                       intermediate: int = 64, pooling: str = "mean", seed: int = 0, max_seq_length: int = 64):
+def build_tiny_encoder(
+    path: str | Path | None = None,
+    *,
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    intermediate: int = 64,
+    pooling: str = "mean",
+    seed: int = 0,
+    max_seq_length: int = 64,
+):
     """A ``SentenceTransformer`` with a random ``hidden``-dim BERT; saved under ``path`` (or a temp dir)."""
     import torch
     from sentence_transformers import SentenceTransformer
@@ -45,8 +60,12 @@ def build_tiny_encoder(path: str | Path | None = None, *, hidden: int = 32, laye
     backbone = path / "backbone"
     tokenizer = build_tiny_tokenizer(backbone)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=intermediate, max_position_embeddings=max(128, max_seq_length + 2),
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=max(128, max_seq_length + 2),
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
