@@ -70,7 +70,9 @@ def _run(rank: int, port: int, out_dir: str) -> None:
         a = shard(data["anchors"], PAIR_SHARDS, rank).clone().requires_grad_(True)
         p = shard(data["positives"], PAIR_SHARDS, rank).clone().requires_grad_(True)
         h = shard(data["pair_negatives"], PAIR_SHARDS, rank).clone().requires_grad_(True)
-        loss = info_nce(gather_with_grad(a), gather_with_grad(p), symmetric=True, hard_negatives=gather_with_grad(h))
+        loss = info_nce(
+            gather_with_grad(a), gather_with_grad(p), symmetric=True, hard_negatives=gather_with_grad(h)
+        )
         loss.backward()
         result.update(info_loss=loss.detach(), info_ga=a.grad, info_gp=p.grad, info_gh=h.grad)
 
@@ -103,7 +105,11 @@ def _run(rank: int, port: int, out_dir: str) -> None:
         model = DistributedDataParallel(ddp_linear(data["linear_init"]))
         n_local = PAIR_SHARDS[rank]
         # One forward per step, as in training: both columns go through the model together.
-        z = model(torch.cat([shard(data["anchors"], PAIR_SHARDS, rank), shard(data["positives"], PAIR_SHARDS, rank)]))
+        z = model(
+            torch.cat(
+                [shard(data["anchors"], PAIR_SHARDS, rank), shard(data["positives"], PAIR_SHARDS, rank)]
+            )
+        )
         za, zp = z[:n_local], z[n_local:]
         loss = info_nce(gather_with_grad(za), gather_with_grad(zp), symmetric=True)
         loss.backward()

@@ -67,7 +67,9 @@ def test_gathered_info_nce_matches_single_process(two_rank_results):
         torch.testing.assert_close(res["info_loss"], ref_loss, rtol=0, atol=1e-10)
         # Local gradient = world size × the single-process gradient of that shard.
         for name, ref in (("info_ga", ga), ("info_gp", gp), ("info_gh", gh)):
-            torch.testing.assert_close(res[name], w.WORLD * w.shard(ref, w.PAIR_SHARDS, rank), rtol=0, atol=1e-10)
+            torch.testing.assert_close(
+                res[name], w.WORLD * w.shard(ref, w.PAIR_SHARDS, rank), rtol=0, atol=1e-10
+            )
 
 
 def test_gathered_multi_positive_matches_single_process(two_rank_results):
@@ -88,8 +90,12 @@ def test_gathered_multi_positive_matches_single_process(two_rank_results):
     )
     for rank, res in enumerate(two_rank_results):
         torch.testing.assert_close(res["mp_loss"], ref_loss, rtol=0, atol=1e-10)
-        torch.testing.assert_close(res["mp_ge"], w.WORLD * w.shard(ge, w.SENT_SHARDS, rank), rtol=0, atol=1e-10)
-        torch.testing.assert_close(res["mp_gh"], w.WORLD * w.shard(gh, w.HARD_SHARDS, rank), rtol=0, atol=1e-10)
+        torch.testing.assert_close(
+            res["mp_ge"], w.WORLD * w.shard(ge, w.SENT_SHARDS, rank), rtol=0, atol=1e-10
+        )
+        torch.testing.assert_close(
+            res["mp_gh"], w.WORLD * w.shard(gh, w.HARD_SHARDS, rank), rtol=0, atol=1e-10
+        )
 
 
 def test_ddp_averaged_parameter_gradient_equals_single_process(two_rank_results):

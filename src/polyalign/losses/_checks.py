@@ -41,7 +41,9 @@ def check_embeddings(name: str, x: object, *, min_rows: int = 1) -> Tensor:
     if not x.is_floating_point():
         raise LossInputError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     if x.shape[0] < min_rows or x.shape[1] < 1:
-        raise LossInputError(f"{name} needs at least {min_rows} row(s) and 1 column, got shape {tuple(x.shape)}")
+        raise LossInputError(
+            f"{name} needs at least {min_rows} row(s) and 1 column, got shape {tuple(x.shape)}"
+        )
     # One sync per call; cheap next to the matmul and it catches a diverged encoder early.
     if not bool(torch.isfinite(x).all()):
         raise LossInputError(f"{name} contains NaN or inf values")
@@ -116,5 +118,7 @@ def check_targets(name: str, w: object, batch: int, atol: float = 1e-4) -> Tenso
     row_sums = w.sum(dim=1)
     worst = float((row_sums - 1).abs().max())
     if worst > atol:
-        raise LossInputError(f"every row of {name} must sum to 1 (a distribution), worst row is off by {worst:.3g}")
+        raise LossInputError(
+            f"every row of {name} must sum to 1 (a distribution), worst row is off by {worst:.3g}"
+        )
     return w

@@ -155,13 +155,15 @@ def multi_positive_loss(
         check_same_dim("embeddings", embeddings, "hard_negatives", hard_negatives)
         n_hard = hard_negatives.shape[0]
         if hard_negative_group_ids is not None:
-            hard_gids = check_group_ids("hard_negative_group_ids", hard_negative_group_ids, n_hard, embeddings.device)
+            hard_gids = check_group_ids(
+                "hard_negative_group_ids", hard_negative_group_ids, n_hard, embeddings.device
+            )
         elif hard_negative_scope == "group":
             raise LossInputError('hard_negative_scope="group" needs hard_negative_group_ids')
     elif hard_negative_group_ids is not None:
         raise LossInputError("hard_negative_group_ids was given without hard_negatives")
     if weights is not None:
-        weights = check_nonnegative_matrix("weights", weights, (n, n))
+        weights = check_nonnegative_matrix("weights", weights, (n, n)).to(embeddings.dtype)
 
     candidates, positives = _masks(gids, hard_gids, n_hard, hard_negative_scope)
     anchors = positives.any(dim=1)
@@ -191,7 +193,9 @@ def multi_positive_loss(
         w_pos = torch.where(positives[:, :n], weights[anchors], torch.zeros_like(weights[anchors]))
         w_sum = w_pos.sum(dim=1)
         if bool((w_sum <= 0).any()):
-            raise LossInputError("weights: every anchor with a positive needs a positive weight on at least one")
+            raise LossInputError(
+                "weights: every anchor with a positive needs a positive weight on at least one"
+            )
         w = w_pos * (n_pos / w_sum)[:, None]
         w = torch.cat([w, w.new_zeros(w.shape[0], n_hard)], dim=1)
 

@@ -84,7 +84,9 @@ def soft_targets(
         t = similarity(tx, tx)
         if strategy == "average":
             if teacher_y is None:
-                raise LossInputError('strategy="average" needs teacher_y (the teacher embeddings of the y side)')
+                raise LossInputError(
+                    'strategy="average" needs teacher_y (the teacher embeddings of the y side)'
+                )
             ty = l2_normalize(teacher_y.detach(), normalize)
             t = 0.5 * (t + similarity(ty, ty))
         return torch.softmax(t / tau, dim=1)
@@ -140,7 +142,11 @@ def soft_label_loss(
     check_same_shape("student_x", student_x, "student_y", student_y)
     tau = check_positive("temperature", temperature)
     w = check_targets("targets", targets, student_x.shape[0]).to(student_x.dtype)
-    if isinstance(tcm_lambda, bool) or not isinstance(tcm_lambda, (int, float)) or not 0 <= tcm_lambda < math.inf:
+    if (
+        isinstance(tcm_lambda, bool)
+        or not isinstance(tcm_lambda, (int, float))
+        or not 0 <= tcm_lambda < math.inf
+    ):
         raise LossInputError(f"tcm_lambda must be a finite number >= 0, got {tcm_lambda!r}")
 
     x = l2_normalize(student_x, normalize)
@@ -150,6 +156,8 @@ def soft_label_loss(
     if symmetric:
         loss = 0.5 * (loss + soft_cross_entropy(s.transpose(0, 1), w))
     if tcm:
-        mono = 0.5 * (soft_cross_entropy(similarity(x, x) / tau, w) + soft_cross_entropy(similarity(y, y) / tau, w))
+        mono = 0.5 * (
+            soft_cross_entropy(similarity(x, x) / tau, w) + soft_cross_entropy(similarity(y, y) / tau, w)
+        )
         loss = float(tcm_lambda) * loss + mono
     return loss

@@ -81,7 +81,9 @@ class InfoNCELoss(nn.Module):
     def forward(self, sentence_features: Features, labels: Tensor | None = None) -> Tensor:
         features = list(sentence_features)
         if len(features) < 2:
-            raise LossInputError(f"InfoNCELoss needs (anchor, positive[, negatives...]) columns, got {len(features)}")
+            raise LossInputError(
+                f"InfoNCELoss needs (anchor, positive[, negatives...]) columns, got {len(features)}"
+            )
         emb = _embed(self.model, features, separate_first=True)
         anchors, positives = emb[0], emb[1]
         negatives = torch.cat(emb[2:], dim=0) if len(emb) > 2 else None
@@ -172,7 +174,9 @@ class MultiPositiveLoss(nn.Module):
 
         weights = None
         if teacher_all is not None:
-            weights = teacher_positive_weights(teacher_all, group_ids, self.teacher_temperature).to(embeddings.dtype)
+            weights = teacher_positive_weights(teacher_all, group_ids, self.teacher_temperature).to(
+                embeddings.dtype
+            )
         return multi_positive_loss(
             embeddings,
             group_ids,
@@ -305,7 +309,9 @@ class MSEDistillationLoss(nn.Module):
         elif self.teacher is not None:
             teacher_x = _teacher_embed(self.teacher, features[:1])[0]
         else:
-            raise LossInputError("MSEDistillationLoss needs teacher embeddings: pass a teacher or a label column")
+            raise LossInputError(
+                "MSEDistillationLoss needs teacher embeddings: pass a teacher or a label column"
+            )
         x, y = _embed(self.model, features, separate_first=False)
         return mse_distillation(x, y, teacher_x.to(x.dtype), normalize=self.normalize)
 

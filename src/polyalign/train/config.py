@@ -1,0 +1,106 @@
+"""Training configuration: one flat, typed dataclass; loads from YAML, every field a CLI option."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+LOSSES = ("single", "multi", "multi-out", "weighted-multi", "soft-priority", "soft-average", "soft-hard", "mse")
+VIEWS = ("groups", "pairs", "en_x")
+# Which view each loss reads by default: multi-positive losses need whole groups; the
+# single-positive baseline reads random disjoint language pairs of the same groups (MPCL's
+# "parallel structure"); teacher-based losses read pivot–X pairs (the teacher sees the pivot side).
+DEFAULT_VIEW = {"single": "pairs", "multi": "groups", "multi-out": "groups", "weighted-multi": "groups",
+                "soft-priority": "en_x", "soft-average": "en_x", "soft-hard": "en_x", "mse": "en_x"}
+
+
+def _f(default, help_text: str):
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help_text})
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass
+class TrainConfig:
+    model: str = _f("me5-small-q4", "backbone: alias, local folder or hub id")
+    data: str = _f("", "corpus folder from `polyalign data build` / `polyalign synth`")
+    out: str = _f("runs/train", "output folder (model, train_log.jsonl, config.yaml, checkpoints/)")
+    pooling: str | None = _f(None, "override pooling: mean or cls")
+    prompt: str | None = _f(None, "override the text prefix (E5 default 'query: ')")
+    loss: str = _f("multi", f"one of {', '.join(LOSSES)}")
+    data_view: str | None = _f(None, "groups, pairs (random disjoint pairs) or en_x; default depends on the loss")
+    langs: list[str] | None = _f(None, "restrict training to these language columns")
+    pivot: str = _f("en", "pivot language for en_x pairs and the soft-label priority side")
+    temperature: float = _f(0.05, "contrastive temperature τ")
+    minmax: bool = _f(False, "MPCL min-max scaling of similarities into [-1/τ, 1/τ]")
+    symmetric: bool = _f(True, "single/soft losses: average both directions")
+    hard_negatives: bool = _f(False, "add the corpus' hard negatives (XNLI contradictions) to the denominators")
+    teacher: str | None = _f(None, "frozen teacher for soft/mse/weighted losses ('self' = frozen copy of the student)")
+    teacher_temperature: float = _f(0.05, "temperature of the teacher's soft targets")
+    tcm: bool = _f(False, "soft losses: add the monolingual spaces, L = λ·L_cross + L_mono")
+    tcm_lambda: float = _f(1.0, "λ of TCM")
+    batch_groups: int = _f(64, "groups per step (pair losses take the same number of sentences per step)")
+    max_seq_length: int = _f(64, "truncate inputs to this many tokens")
+    lr: float = _f(2e-5, "peak learning rate")
+    weight_decay: float = _f(0.01, "AdamW weight decay")
+    schedule: str = _f("linear", "linear, cosine or constant (after warm-up)")
+    warmup_ratio: float = _f(0.1, "learning-rate warm-up as a fraction of all steps")
+    steps: int | None = _f(None, "total optimizer steps (overrides epochs)")
+    epochs: float = _f(1.0, "passes over the data when steps is not set")
+    loss_warmup_steps: int = _f(0, "MPCL warm-up: first N steps use the single-positive loss")
+    loss_warmup_lr: float | None = _f(None, "learning rate during the loss warm-up (default: lr)")
+    grad_cache: bool = _f(False, "gradient caching: activation memory independent of the batch size")
+    chunk_size: int = _f(128, "sequences per forward chunk (length-sorted; GradCache mini-batch)")
+    bucket_batches: int = _f(32, "length-aware bucketing: sort this many batches' worth of groups by length")
+    precision: str = _f("auto", "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32")
+    seed: int = _f(0, "random seed")
+    seeds: list[int] | None = _f(None, "several seeds in one command: out/seed-N each, plus summary.json")
+    log_every: int = _f(10, "write a train_log.jsonl row every N steps")
+    save_every: int = _f(200, "checkpoint every N steps (atomic; for --resume)")
+    keep_checkpoints: int = _f(2, "how many recent checkpoints to keep")
+    resume: bool = _f(False, "continue from the last checkpoint in out/checkpoints")
+    eval_every: int = _f(0, "evaluate every N steps (0 = only at the end when an evaluator is set)")
+    eval_task: str | None = _f(None, "dev evaluator, e.g. flores-dev-xsim or tatoeba")
+    eval_langs: list[str] | None = _f(None, "languages for the dev evaluator")
+    eval_metric: str | None = _f(None, "metric key for best-checkpoint selection")
+    eval_mode: str = _f("max", "max or min: whether a larger metric is better")
+    device: str | None = _f(None, "cuda, cpu, … (default: cuda when available)")
+    tensorboard: bool = _f(False, "also log to TensorBoard under out/tb")
+    trust_remote_code: bool = _f(False, "allow code shipped in a hub model repo to run")
+
+    def validate(self) -> None:
+        if not self.data:
+            raise ConfigError("train: --data is required (a folder from `polyalign data build`)")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.data_view is not None and self.data_view not in VIEWS:
+            raise ConfigError(f"unknown data_view {self.data_view!r}; choose one of {', '.join(VIEWS)}")
+        if self.view == "groups" and self.loss in ("single", "soft-priority", "soft-average", "soft-hard", "mse"):
+            raise ConfigError(f"loss {self.loss!r} trains on pairs; use data_view pairs or en_x")
+        if self.view != "groups" and self.loss in ("multi", "multi-out", "weighted-multi"):
+            raise ConfigError(f"loss {self.loss!r} needs whole groups; use data_view groups")
+        if self.loss in ("soft-priority", "soft-average", "mse", "weighted-multi") and not self.teacher:
+            raise ConfigError(f"loss {self.loss!r} needs --teacher (a model, or 'self' for a frozen copy)")
+        if self.hard_negatives and self.view != "groups":
+            raise ConfigError("hard negatives are supported with the multi-positive losses (data_view groups)")
+        for name in ("temperature", "teacher_temperature", "lr"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0")
+        for name in ("batch_groups", "max_seq_length", "chunk_size", "log_every", "save_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be ≥ 1")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError("steps must be ≥ 1")
+        if self.schedule not in ("linear", "cosine", "constant"):
+            raise ConfigError(f"unknown schedule {self.schedule!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"unknown precision {self.precision!r}")
+        if self.eval_mode not in ("max", "min"):
+            raise ConfigError("eval_mode must be max or min")
+        if self.loss_warmup_steps and self.view != "groups":
+            raise ConfigError("the single-positive loss warm-up applies to multi-positive training (data_view groups)")
+
+    @property
+    def view(self) -> str:
+        return self.data_view or DEFAULT_VIEW[self.loss]

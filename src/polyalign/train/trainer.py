@@ -1,0 +1,406 @@
+"""The training loop: multi-way batches → loss → AdamW, with warm-up, GradCache, DDP, checkpoints.
+
+Python API::
+
+    from polyalign.train import TrainConfig, train
+    result = train(TrainConfig(model="me5-small-q4", data="data/xnli6", loss="multi", steps=100, out="runs/m"))
+
+Multi-GPU: launch the same command with ``torchrun --nproc_per_node N -m polyalign.cli train …``
+(or ``accelerate launch``); each rank encodes its slice of the global batch, embeddings are gathered
+so negatives span all ranks, and DDP averages the gradients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import resource
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from ..config import dump_yaml
+from ..data.build import load_corpus
+from ..data.groups import GROUP_ID, group_languages
+from ..errors import ConfigError, DataError, PolyalignError, UnknownLanguageError
+from ..io import append_jsonl, atomic_path, write_text_atomic
+from ..losses import priority_side
+from ..models import load_encoder, model_prompt
+from .batching import Batcher, GroupTable, StepBatch, one_pair_per_group
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .encoding import TokenTable, forward_backward
+from .objectives import make_objective
+
+log = logging.getLogger(__name__)
+Evaluator = Callable[[object], dict]
+
+
+class TrainingError(PolyalignError):
+    """The run cannot continue (non-finite loss, …); the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    steps: int
+    final_loss: float
+    seq_per_s: float
+    peak_memory_gib: float
+    best_metric: float | None = None
+    eval_history: list[dict] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- setup helpers
+
+
+def _init_distributed() -> tuple[int, int]:
+    """(rank, world) — joins the process group torchrun/accelerate describe in the environment."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device:
+        return torch.device(cfg.device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def _peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _build_table(corpus, cfg: TrainConfig, tokenizer, prompt: str) -> tuple[GroupTable, TokenTable, list[str]]:
+    if "groups" not in corpus:
+        raise DataError(f"{cfg.data}: no 'groups' split (build the corpus with `polyalign data build`)")
+    groups = corpus["groups"]
+    langs = group_languages(groups)
+    if cfg.langs:
+        for lang in cfg.langs:
+            if lang not in langs:
+                raise UnknownLanguageError(lang, langs, cfg.data)
+        langs = list(cfg.langs)
+    texts: list[str] = []
+    index: dict[str, int] = {}
+
+    def tid(text: str) -> int:
+        if text not in index:
+            index[text] = len(texts)
+            texts.append(text)
+        return index[text]
+
+    members, ids = [], []
+    for row in groups.select_columns([GROUP_ID, *langs]):
+        m = [(lang, tid(row[lang])) for lang in langs if row[lang] is not None and row[lang].strip()]
+        if len(m) >= 2:
+            members.append(m)
+            ids.append(row[GROUP_ID])
+    if not members:
+        raise DataError(f"{cfg.data}: no group has two or more of the languages {langs}")
+    hard: dict[int, int] = {}
+    if cfg.hard_negatives:
+        if "hard_negatives" not in corpus:
+            raise DataError(f"{cfg.data}: --hard-negatives needs a 'hard_negatives' split (XNLI corpora have one)")
+        pos = {g: i for i, g in enumerate(ids)}
+        for row in corpus["hard_negatives"]:
+            if row[GROUP_ID] in pos and (not cfg.langs or row["lang"] in langs):
+                hard[pos[row[GROUP_ID]]] = tid(row["text"])
+    tokens = TokenTable(tokenizer, texts, cfg.max_seq_length, prompt)
+    return GroupTable(members, tokens.lengths, hard), tokens, texts
+
+
+def _scheduler(cfg: TrainConfig, optimizer, total: int):
+    from transformers import get_scheduler
+
+    main_steps = max(total - cfg.loss_warmup_steps, 1)
+    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[cfg.schedule]
+    return get_scheduler(name, optimizer, num_warmup_steps=int(cfg.warmup_ratio * main_steps), num_training_steps=main_steps)
+
+
+def _save_model_atomic(model, out: Path) -> None:
+    """Write the sentence-transformers files into ``out`` without ever leaving a half-written model."""
+    staging = out / ".model-staging"
+    with atomic_path(staging, is_dir=True) as tmp:
+        model.save(str(tmp))
+    for item in staging.iterdir():
+        dest = out / item.name
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        os.replace(item, dest)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _resolve_evaluator(cfg: TrainConfig, evaluator: Evaluator | None) -> Evaluator | None:
+    if evaluator is not None or not cfg.eval_task:
+        return evaluator
+    from ..eval import make_dev_evaluator  # the evaluation suite
+
+    return make_dev_evaluator(kind=cfg.eval_task, langs=cfg.eval_langs)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def train(cfg: TrainConfig, evaluator: Evaluator | None = None, *, stop_after: int | None = None) -> TrainResult | list[TrainResult]:
+    """Train and save a sentence-transformers model to ``cfg.out``.
+
+    ``evaluator(model) -> {metric: value}`` runs every ``eval_every`` steps and at the end; with
+    ``eval_metric`` the best evaluation's weights are the ones saved. ``stop_after`` ends the run
+    after that many steps as if killed (for resume tests). With ``cfg.seeds`` one run per seed is
+    made under ``out/seed-N`` and a ``summary.json`` aggregates them.
+    """
+    cfg.validate()
+    if cfg.seeds:
+        return _train_seeds(cfg, evaluator)
+    return Trainer(cfg, evaluator).run(stop_after=stop_after)
+
+
+def _train_seeds(cfg: TrainConfig, evaluator: Evaluator | None) -> list[TrainResult]:
+    results = []
+    for seed in cfg.seeds:
+        sub = dataclasses.replace(cfg, seed=seed, seeds=None, out=str(Path(cfg.out) / f"seed-{seed}"))
+        results.append(Trainer(sub, evaluator).run())
+    summary = {"seeds": cfg.seeds, "runs": [str(r.out) for r in results]}
+    finals = [r.eval_history[-1] for r in results if r.eval_history]
+    if finals:
+        keys = sorted({k for f in finals for k, v in f.items() if isinstance(v, (int, float)) and k != "step"})
+        summary["final_eval"] = {
+            k: {"mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0, "values": vals}
+            for k in keys
+            if (vals := [f[k] for f in finals if k in f])
+        }
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(Path(cfg.out) / "summary.json", json.dumps(summary, indent=2))
+    return results
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, evaluator: Evaluator | None = None):
+        self.cfg = cfg
+        self.rank, self.world = _init_distributed()
+        self.main = self.rank == 0
+        self.device = _device(cfg)
+        self.out = Path(cfg.out)
+        self.evaluator = _resolve_evaluator(cfg, evaluator)
+        random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+
+        self.model = load_encoder(cfg.model, pooling=cfg.pooling, prompt=cfg.prompt, device=str(self.device),
+                                  max_seq_length=cfg.max_seq_length, trust_remote_code=cfg.trust_remote_code)
+        self.prompt = model_prompt(self.model)
+        corpus = load_corpus(cfg.data)
+        self.table, self.tokens, self.texts = _build_table(corpus, cfg, self.model.tokenizer, self.prompt)
+        self.batcher = Batcher(self.table, cfg.view, cfg.batch_groups, seed=cfg.seed, bucket_batches=cfg.bucket_batches,
+                               world_size=self.world, rank=self.rank, pivot=cfg.pivot, hard_negatives=cfg.hard_negatives)
+        self.steps_per_epoch = self.batcher.steps_per_epoch()
+        self.total = cfg.steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
+        self.teacher = self._load_teacher()
+
+        self.ddp = None
+        if self.world > 1:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim > 1]
+        no_decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim <= 1]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+        self.scheduler = _scheduler(cfg, self.optimizer, self.total)
+        use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
+        self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+        self.tb = self._tensorboard()
+
+    def _load_teacher(self):
+        cfg = self.cfg
+        if cfg.loss not in ("soft-priority", "soft-average", "mse", "weighted-multi"):
+            return None
+        if cfg.teacher == "self":
+            teacher = copy.deepcopy(self.model)
+        else:
+            teacher = load_encoder(cfg.teacher, device=str(self.device), trust_remote_code=cfg.trust_remote_code)
+        teacher.eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        return teacher
+
+    def _tensorboard(self):
+        if not (self.cfg.tensorboard and self.main):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ConfigError("--tensorboard needs the tensorboard package: pip install 'polyalign[tensorboard]'") from None
+        return SummaryWriter(str(self.out / "tb"))
+
+    # -- one step
+
+    def _teacher_embeddings(self, batch: StepBatch) -> torch.Tensor | None:
+        if self.teacher is None:
+            return None
+        texts = [self.texts[t] for t in batch.texts]
+        with torch.no_grad():
+            emb = self.teacher.encode(texts, batch_size=self.cfg.chunk_size, convert_to_tensor=True,
+                                      normalize_embeddings=True, show_progress_bar=False)
+        return emb.float().to(self.device)
+
+    def _orient(self, batch: StepBatch) -> StepBatch:
+        """Soft-label losses trust the priority side: put it first in every pair."""
+        if batch.kind != "pairs" or not self.cfg.loss.startswith("soft"):
+            return batch
+        b = batch.n_pairs
+        xs, ys, lx, ly = batch.texts[:b], batch.texts[b:], batch.langs[:b], batch.langs[b:]
+        priority = [self.cfg.pivot]
+        for i in range(b):
+            if priority_side(lx[i], ly[i], priority) == 1:
+                xs[i], ys[i], lx[i], ly[i] = ys[i], xs[i], ly[i], lx[i]
+        return StepBatch("pairs", xs + ys, lx + ly, batch.group_ids)
+
+    def step(self, step: int, batch: StepBatch) -> float:
+        cfg = self.cfg
+        loss_name = cfg.loss
+        if step < cfg.loss_warmup_steps:
+            batch = one_pair_per_group(batch, random.Random(cfg.seed * 7_777 + step))
+            loss_name = "single"
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.loss_warmup_lr or cfg.lr
+        batch = self._orient(batch)
+        teacher = self._teacher_embeddings(batch)
+        objective = make_objective(cfg, loss_name, batch, teacher)
+        module = self.ddp or self.model
+        self.model.train()
+        loss = forward_backward(
+            module, self.tokens, batch.texts + batch.hard_texts, objective, chunk_size=cfg.chunk_size,
+            device=self.device, grad_cache=cfg.grad_cache, autocast=self.autocast,
+            no_sync=self.ddp.no_sync if self.ddp is not None else None,
+        )
+        value = float(loss)
+        if not math.isfinite(value):
+            self.optimizer.zero_grad(set_to_none=True)
+            last = latest_checkpoint(self.out / "checkpoints")
+            raise TrainingError(
+                f"loss is {value} at step {step + 1}; stopped before updating the weights. "
+                f"Last good checkpoint: {last or 'none yet'} (lower --lr, check the data, or resume with --resume)"
+            )
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        if step >= cfg.loss_warmup_steps:
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return value
+
+    # -- the run
+
+    def run(self, stop_after: int | None = None) -> TrainResult:
+        cfg, out = self.cfg, self.out
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt_root = out / "checkpoints"
+        start, best, history = 0, None, []
+        if cfg.resume:
+            last = latest_checkpoint(ckpt_root)
+            if last is None:
+                log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_root)
+            else:
+                state = load_checkpoint(last, self.model, self.optimizer, self.scheduler)
+                start, best, history = state["step"], state["extra"].get("best"), state["extra"].get("history", [])
+                log.info("resumed from %s (step %d)", last, start)
+        elif self.main and (out / "train_log.jsonl").exists():
+            (out / "train_log.jsonl").unlink()
+        if self.main:
+            write_text_atomic(out / "config.yaml", dump_yaml(cfg))
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.total, initial=start, disable=not self.main, desc=f"train {cfg.loss}", unit="step")
+        epoch_cache: dict[int, list] = {}
+        seqs = tokens = 0
+        t0 = time.perf_counter()
+        value = float("nan")
+        step = start
+        for step in range(start, self.total):
+            if stop_after is not None and step - start >= stop_after:
+                break
+            epoch, index = divmod(step, self.steps_per_epoch)
+            if epoch not in epoch_cache:
+                epoch_cache = {epoch: self.batcher.epoch(epoch)}
+            batch = self.batcher.local_batch(epoch_cache[epoch][index])
+            value = self.step(step, batch)
+            n_seq = len(batch.texts) + len(batch.hard_texts)
+            seqs += n_seq * self.world
+            tokens += sum(self.tokens.lengths[t] for t in batch.texts) * self.world
+            done = step + 1
+            elapsed = time.perf_counter() - t0
+            rate = seqs / max(elapsed, 1e-9)
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.4f}", seq_s=f"{rate:.0f}")
+            if self.main and (done % cfg.log_every == 0 or done == self.total):
+                row = {"step": done, "epoch": epoch, "loss": value, "lr": self.optimizer.param_groups[0]["lr"],
+                       "seq_per_s": rate, "tokens_per_s": tokens / max(elapsed, 1e-9),
+                       "peak_memory_gib": _peak_memory_gib(self.device), "loss_name": "single" if step < cfg.loss_warmup_steps else cfg.loss}
+                append_jsonl(out / "train_log.jsonl", row)
+                if self.tb:
+                    for k in ("loss", "lr", "seq_per_s"):
+                        self.tb.add_scalar(f"train/{k}", row[k], done)
+            if self.evaluator and cfg.eval_every and done % cfg.eval_every == 0 and done != self.total:
+                best = self._evaluate(done, best, history)
+            if self.main and done % cfg.save_every == 0 and done != self.total:
+                save_checkpoint(ckpt_root, done, self.model, self.optimizer, self.scheduler,
+                                {"best": best, "history": history}, keep=cfg.keep_checkpoints)
+        bar.close()
+        finished = stop_after is None or step + 1 >= self.total
+        if finished and self.evaluator:
+            best = self._evaluate(self.total, best, history)
+        if self.main and finished:
+            if best is not None and (out / "best").is_dir():
+                from sentence_transformers import SentenceTransformer
+
+                _save_model_atomic(SentenceTransformer(str(out / "best"), device="cpu"), out)
+            else:
+                _save_model_atomic(self.model, out)
+            if history:
+                write_text_atomic(out / "eval_history.json", json.dumps(history, indent=2))
+        elapsed = time.perf_counter() - t0
+        if self.tb:
+            self.tb.close()
+        return TrainResult(out=out, steps=step + 1, final_loss=value, seq_per_s=seqs / max(elapsed, 1e-9),
+                           peak_memory_gib=_peak_memory_gib(self.device),
+                           best_metric=best, eval_history=history)
+
+    def _evaluate(self, step: int, best: float | None, history: list[dict]) -> float | None:
+        cfg = self.cfg
+        self.model.eval()
+        scores = dict(self.evaluator(self.model)) if self.main else {}
+        self.model.train()
+        if not self.main:
+            return best
+        scores["step"] = step
+        history.append(scores)
+        log.info("eval at step %d: %s", step, {k: round(v, 3) if isinstance(v, float) else v for k, v in scores.items()})
+        if cfg.eval_metric:
+            if cfg.eval_metric not in scores:
+                raise ConfigError(f"eval_metric {cfg.eval_metric!r} not among the evaluator's metrics {sorted(scores)}")
+            value = scores[cfg.eval_metric]
+            better = best is None or (value > best if cfg.eval_mode == "max" else value < best)
+            if better:
+                best = value
+                with atomic_path(self.out / "best", is_dir=True) as tmp:
+                    self.model.save(str(tmp))
+        return best
