@@ -49,6 +49,7 @@ def build_tiny_encoder(
     pooling: str = "mean",
     seed: int = 0,
     max_seq_length: int = 64,
+    dropout: float = 0.1,
 ):
     """A ``SentenceTransformer`` with a random ``hidden``-dim BERT; saved under ``path`` (or a temp dir)."""
     import torch
@@ -67,6 +68,8 @@ def build_tiny_encoder(
         intermediate_size=intermediate,
         max_position_embeddings=max(128, max_seq_length + 2),
         pad_token_id=tokenizer.pad_token_id,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(str(backbone))

@@ -46,7 +46,9 @@ class StepBatch:
 class GroupTable:
     """Groups as integer text ids: ``members[g] = [(lang, text_id), ...]``, lengths in tokens."""
 
-    def __init__(self, members: list[list[tuple[str, int]]], lengths: list[int], hard: dict[int, int] | None = None):
+    def __init__(
+        self, members: list[list[tuple[str, int]]], lengths: list[int], hard: dict[int, int] | None = None
+    ):
         self.members = members
         self.lengths = lengths
         self.hard = hard or {}  # group index -> text id of its hard negative
@@ -82,8 +84,18 @@ def _bucket(items: list, key, batch: int, window_batches: int, rng: random.Rando
 class Batcher:
     """Deterministic epochs of global batches, sliced per rank."""
 
-    def __init__(self, table: GroupTable, view: str, batch_groups: int, seed: int = 0, bucket_batches: int = 32,
-                 world_size: int = 1, rank: int = 0, pivot: str = "en", hard_negatives: bool = False):
+    def __init__(
+        self,
+        table: GroupTable,
+        view: str,
+        batch_groups: int,
+        seed: int = 0,
+        bucket_batches: int = 32,
+        world_size: int = 1,
+        rank: int = 0,
+        pivot: str = "en",
+        hard_negatives: bool = False,
+    ):
         self.table, self.view, self.seed = table, view, seed
         self.bucket_batches, self.world_size, self.rank, self.pivot = bucket_batches, world_size, rank, pivot
         self.hard_negatives = hard_negatives
@@ -109,8 +121,13 @@ class Batcher:
             return _bucket(range(len(self.table)), self.table.group_length, glob, self.bucket_batches, rng)
         pairs = self._pairs(epoch)
         glob = self.local_pairs * self.world_size
-        batches = _bucket(pairs, lambda p: max(self.table.lengths[p[2]], self.table.lengths[p[4]]), glob,
-                          self.bucket_batches, rng)
+        batches = _bucket(
+            pairs,
+            lambda p: max(self.table.lengths[p[2]], self.table.lengths[p[4]]),
+            glob,
+            self.bucket_batches,
+            rng,
+        )
         return _distinct_groups(batches, glob)
 
     def _pairs(self, epoch: int) -> list[tuple]:
@@ -143,8 +160,14 @@ class Batcher:
                 if self.hard_negatives and g in self.table.hard:
                     hard_texts.append(self.table.hard[g])
                     hard_gids.append(g)
-            return StepBatch("groups", texts, langs, torch.tensor(gids), hard_texts,
-                             torch.tensor(hard_gids, dtype=torch.long) if hard_texts else None)
+            return StepBatch(
+                "groups",
+                texts,
+                langs,
+                torch.tensor(gids),
+                hard_texts,
+                torch.tensor(hard_gids, dtype=torch.long) if hard_texts else None,
+            )
         xs = [p[2] for p in mine]
         ys = [p[4] for p in mine]
         langs = [p[1] for p in mine] + [p[3] for p in mine]

@@ -9,8 +9,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ..config import add_config_arguments
     from .config import TrainConfig
 
-    p = sub.add_parser("train", help="train an encoder on multi-way groups (multi-positive, single, soft-label, MSE)")
-    p.add_argument("--config", "-c", default=None, help="YAML config; command-line options override its fields")
+    p = sub.add_parser(
+        "train", help="train an encoder on multi-way groups (multi-positive, single, soft-label, MSE)"
+    )
+    p.add_argument(
+        "--config", "-c", default=None, help="YAML config; command-line options override its fields"
+    )
     add_config_arguments(p, TrainConfig)
     p.set_defaults(func=run)
 
@@ -24,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     result = train(cfg)
     results = result if isinstance(result, list) else [result]
     for r in results:
-        print(f"saved {r.out}  steps={r.steps}  loss={r.final_loss:.4f}  seq/s={r.seq_per_s:.1f}  "
-              f"peak_mem={r.peak_memory_gib:.2f} GiB" + (f"  best={r.best_metric:.3f}" if r.best_metric is not None else ""))
+        print(
+            f"saved {r.out}  steps={r.steps}  loss={r.final_loss:.4f}  seq/s={r.seq_per_s:.1f}  "
+            f"peak_mem={r.peak_memory_gib:.2f} GiB"
+            + (f"  best={r.best_metric:.3f}" if r.best_metric is not None else "")
+        )
     return 0

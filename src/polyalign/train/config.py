@@ -6,13 +6,30 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 
-LOSSES = ("single", "multi", "multi-out", "weighted-multi", "soft-priority", "soft-average", "soft-hard", "mse")
+LOSSES = (
+    "single",
+    "multi",
+    "multi-out",
+    "weighted-multi",
+    "soft-priority",
+    "soft-average",
+    "soft-hard",
+    "mse",
+)
 VIEWS = ("groups", "pairs", "en_x")
 # Which view each loss reads by default: multi-positive losses need whole groups; the
 # single-positive baseline reads random disjoint language pairs of the same groups (MPCL's
 # "parallel structure"); teacher-based losses read pivot–X pairs (the teacher sees the pivot side).
-DEFAULT_VIEW = {"single": "pairs", "multi": "groups", "multi-out": "groups", "weighted-multi": "groups",
-                "soft-priority": "en_x", "soft-average": "en_x", "soft-hard": "en_x", "mse": "en_x"}
+DEFAULT_VIEW = {
+    "single": "pairs",
+    "multi": "groups",
+    "multi-out": "groups",
+    "weighted-multi": "groups",
+    "soft-priority": "en_x",
+    "soft-average": "en_x",
+    "soft-hard": "en_x",
+    "mse": "en_x",
+}
 
 
 def _f(default, help_text: str):
@@ -29,14 +46,20 @@ class TrainConfig:
     pooling: str | None = _f(None, "override pooling: mean or cls")
     prompt: str | None = _f(None, "override the text prefix (E5 default 'query: ')")
     loss: str = _f("multi", f"one of {', '.join(LOSSES)}")
-    data_view: str | None = _f(None, "groups, pairs (random disjoint pairs) or en_x; default depends on the loss")
+    data_view: str | None = _f(
+        None, "groups, pairs (random disjoint pairs) or en_x; default depends on the loss"
+    )
     langs: list[str] | None = _f(None, "restrict training to these language columns")
     pivot: str = _f("en", "pivot language for en_x pairs and the soft-label priority side")
     temperature: float = _f(0.05, "contrastive temperature τ")
     minmax: bool = _f(False, "MPCL min-max scaling of similarities into [-1/τ, 1/τ]")
     symmetric: bool = _f(True, "single/soft losses: average both directions")
-    hard_negatives: bool = _f(False, "add the corpus' hard negatives (XNLI contradictions) to the denominators")
-    teacher: str | None = _f(None, "frozen teacher for soft/mse/weighted losses ('self' = frozen copy of the student)")
+    hard_negatives: bool = _f(
+        False, "add the corpus' hard negatives (XNLI contradictions) to the denominators"
+    )
+    teacher: str | None = _f(
+        None, "frozen teacher for soft/mse/weighted losses ('self' = frozen copy of the student)"
+    )
     teacher_temperature: float = _f(0.05, "temperature of the teacher's soft targets")
     tcm: bool = _f(False, "soft losses: add the monolingual spaces, L = λ·L_cross + L_mono")
     tcm_lambda: float = _f(1.0, "λ of TCM")
@@ -76,14 +99,22 @@ class TrainConfig:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.data_view is not None and self.data_view not in VIEWS:
             raise ConfigError(f"unknown data_view {self.data_view!r}; choose one of {', '.join(VIEWS)}")
-        if self.view == "groups" and self.loss in ("single", "soft-priority", "soft-average", "soft-hard", "mse"):
+        if self.view == "groups" and self.loss in (
+            "single",
+            "soft-priority",
+            "soft-average",
+            "soft-hard",
+            "mse",
+        ):
             raise ConfigError(f"loss {self.loss!r} trains on pairs; use data_view pairs or en_x")
         if self.view != "groups" and self.loss in ("multi", "multi-out", "weighted-multi"):
             raise ConfigError(f"loss {self.loss!r} needs whole groups; use data_view groups")
         if self.loss in ("soft-priority", "soft-average", "mse", "weighted-multi") and not self.teacher:
             raise ConfigError(f"loss {self.loss!r} needs --teacher (a model, or 'self' for a frozen copy)")
         if self.hard_negatives and self.view != "groups":
-            raise ConfigError("hard negatives are supported with the multi-positive losses (data_view groups)")
+            raise ConfigError(
+                "hard negatives are supported with the multi-positive losses (data_view groups)"
+            )
         for name in ("temperature", "teacher_temperature", "lr"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0")
@@ -99,7 +130,9 @@ class TrainConfig:
         if self.eval_mode not in ("max", "min"):
             raise ConfigError("eval_mode must be max or min")
         if self.loss_warmup_steps and self.view != "groups":
-            raise ConfigError("the single-positive loss warm-up applies to multi-positive training (data_view groups)")
+            raise ConfigError(
+                "the single-positive loss warm-up applies to multi-positive training (data_view groups)"
+            )
 
     @property
     def view(self) -> str:

@@ -24,8 +24,12 @@ class TokenTable:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.ids: list[list[int]] = []
         for start in range(0, len(texts), batch):
-            enc = tokenizer([prompt + t for t in texts[start : start + batch]], truncation=True,
-                            max_length=max_length, add_special_tokens=True)
+            enc = tokenizer(
+                [prompt + t for t in texts[start : start + batch]],
+                truncation=True,
+                max_length=max_length,
+                add_special_tokens=True,
+            )
             self.ids.extend(enc["input_ids"])
         self.lengths = [len(x) for x in self.ids]
 
@@ -84,7 +88,14 @@ def forward_backward(
     chunks = chunks_by_length(table, text_ids, chunk_size)
     n = len(text_ids)
     if not grad_cache:
-        parts = [_embed(model, table, text_ids, c, device, autocast) for c in chunks]
+        parts = []
+        for k, c in enumerate(chunks):
+            # Under DDP only the last forward may arm the gradient all-reduce; the single backward
+            # below then reduces every parameter once (its gradient sums over all chunks).
+            last = k == len(chunks) - 1
+            ctx = no_sync() if (no_sync is not None and not last) else contextlib.nullcontext()
+            with ctx:
+                parts.append(_embed(model, table, text_ids, c, device, autocast))
         emb = _unsort(parts, chunks, n)
         loss = objective(emb)
         loss.backward()

@@ -25,7 +25,9 @@ from .batching import StepBatch
 from .config import TrainConfig
 
 
-def make_objective(cfg: TrainConfig, loss: str, batch: StepBatch, teacher: Tensor | None = None) -> Callable[[Tensor], Tensor]:
+def make_objective(
+    cfg: TrainConfig, loss: str, batch: StepBatch, teacher: Tensor | None = None
+) -> Callable[[Tensor], Tensor]:
     """``objective(local_embeddings) -> scalar``. Rows: ``batch.texts`` then ``batch.hard_texts``."""
     n = len(batch.texts)
     tau = cfg.temperature
@@ -39,7 +41,11 @@ def make_objective(cfg: TrainConfig, loss: str, batch: StepBatch, teacher: Tenso
             hard = hard_ids = None
             if cfg.hard_negatives:
                 h = gather_with_grad(emb[n:])
-                hard_gids = batch.hard_group_ids if batch.hard_group_ids is not None else torch.zeros(0, dtype=torch.long)
+                hard_gids = (
+                    batch.hard_group_ids
+                    if batch.hard_group_ids is not None
+                    else torch.zeros(0, dtype=torch.long)
+                )
                 hard_ids = gather_group_ids(hard_gids.to(emb.device))
                 if h.shape[0] > 0:
                     hard = h
@@ -49,8 +55,16 @@ def make_objective(cfg: TrainConfig, loss: str, batch: StepBatch, teacher: Tenso
             if loss == "weighted-multi":
                 t = gather_with_grad(teacher).detach()
                 weights = teacher_positive_weights(t, gids, temperature=cfg.teacher_temperature)
-            return multi_positive_loss(e, gids, temperature=tau, minmax=cfg.minmax, form=form,
-                                       hard_negatives=hard, hard_negative_group_ids=hard_ids, weights=weights)
+            return multi_positive_loss(
+                e,
+                gids,
+                temperature=tau,
+                minmax=cfg.minmax,
+                form=form,
+                hard_negatives=hard,
+                hard_negative_group_ids=hard_ids,
+                weights=weights,
+            )
 
         return group_objective
 
@@ -72,7 +86,8 @@ def make_objective(cfg: TrainConfig, loss: str, batch: StepBatch, teacher: Tenso
         else:
             tx = x.detach()  # shape only: hard targets are the identity
         targets = soft_targets(tx, ty, strategy=strategy, teacher_temperature=cfg.teacher_temperature)
-        return soft_label_loss(x, y, targets, temperature=tau, symmetric=cfg.symmetric, tcm=cfg.tcm,
-                               tcm_lambda=cfg.tcm_lambda)
+        return soft_label_loss(
+            x, y, targets, temperature=tau, symmetric=cfg.symmetric, tcm=cfg.tcm, tcm_lambda=cfg.tcm_lambda
+        )
 
     return pair_objective

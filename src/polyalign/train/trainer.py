@@ -90,7 +90,9 @@ def _peak_memory_gib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
-def _build_table(corpus, cfg: TrainConfig, tokenizer, prompt: str) -> tuple[GroupTable, TokenTable, list[str]]:
+def _build_table(
+    corpus, cfg: TrainConfig, tokenizer, prompt: str
+) -> tuple[GroupTable, TokenTable, list[str]]:
     if "groups" not in corpus:
         raise DataError(f"{cfg.data}: no 'groups' split (build the corpus with `polyalign data build`)")
     groups = corpus["groups"]
@@ -120,7 +122,9 @@ def _build_table(corpus, cfg: TrainConfig, tokenizer, prompt: str) -> tuple[Grou
     hard: dict[int, int] = {}
     if cfg.hard_negatives:
         if "hard_negatives" not in corpus:
-            raise DataError(f"{cfg.data}: --hard-negatives needs a 'hard_negatives' split (XNLI corpora have one)")
+            raise DataError(
+                f"{cfg.data}: --hard-negatives needs a 'hard_negatives' split (XNLI corpora have one)"
+            )
         pos = {g: i for i, g in enumerate(ids)}
         for row in corpus["hard_negatives"]:
             if row[GROUP_ID] in pos and (not cfg.langs or row["lang"] in langs):
@@ -134,7 +138,9 @@ def _scheduler(cfg: TrainConfig, optimizer, total: int):
 
     main_steps = max(total - cfg.loss_warmup_steps, 1)
     name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[cfg.schedule]
-    return get_scheduler(name, optimizer, num_warmup_steps=int(cfg.warmup_ratio * main_steps), num_training_steps=main_steps)
+    return get_scheduler(
+        name, optimizer, num_warmup_steps=int(cfg.warmup_ratio * main_steps), num_training_steps=main_steps
+    )
 
 
 def _save_model_atomic(model, out: Path) -> None:
@@ -161,7 +167,9 @@ def _resolve_evaluator(cfg: TrainConfig, evaluator: Evaluator | None) -> Evaluat
 # ----------------------------------------------------------------------------- the loop
 
 
-def train(cfg: TrainConfig, evaluator: Evaluator | None = None, *, stop_after: int | None = None) -> TrainResult | list[TrainResult]:
+def train(
+    cfg: TrainConfig, evaluator: Evaluator | None = None, *, stop_after: int | None = None
+) -> TrainResult | list[TrainResult]:
     """Train and save a sentence-transformers model to ``cfg.out``.
 
     ``evaluator(model) -> {metric: value}`` runs every ``eval_every`` steps and at the end; with
@@ -183,9 +191,15 @@ def _train_seeds(cfg: TrainConfig, evaluator: Evaluator | None) -> list[TrainRes
     summary = {"seeds": cfg.seeds, "runs": [str(r.out) for r in results]}
     finals = [r.eval_history[-1] for r in results if r.eval_history]
     if finals:
-        keys = sorted({k for f in finals for k, v in f.items() if isinstance(v, (int, float)) and k != "step"})
+        keys = sorted(
+            {k for f in finals for k, v in f.items() if isinstance(v, (int, float)) and k != "step"}
+        )
         summary["final_eval"] = {
-            k: {"mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0, "values": vals}
+            k: {
+                "mean": statistics.fmean(vals),
+                "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                "values": vals,
+            }
             for k in keys
             if (vals := [f[k] for f in finals if k in f])
         }
@@ -205,28 +219,55 @@ class Trainer:
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
 
-        self.model = load_encoder(cfg.model, pooling=cfg.pooling, prompt=cfg.prompt, device=str(self.device),
-                                  max_seq_length=cfg.max_seq_length, trust_remote_code=cfg.trust_remote_code)
+        self.model = load_encoder(
+            cfg.model,
+            pooling=cfg.pooling,
+            prompt=cfg.prompt,
+            device=str(self.device),
+            max_seq_length=cfg.max_seq_length,
+            trust_remote_code=cfg.trust_remote_code,
+        )
         self.prompt = model_prompt(self.model)
         corpus = load_corpus(cfg.data)
         self.table, self.tokens, self.texts = _build_table(corpus, cfg, self.model.tokenizer, self.prompt)
-        self.batcher = Batcher(self.table, cfg.view, cfg.batch_groups, seed=cfg.seed, bucket_batches=cfg.bucket_batches,
-                               world_size=self.world, rank=self.rank, pivot=cfg.pivot, hard_negatives=cfg.hard_negatives)
+        self.batcher = Batcher(
+            self.table,
+            cfg.view,
+            cfg.batch_groups,
+            seed=cfg.seed,
+            bucket_batches=cfg.bucket_batches,
+            world_size=self.world,
+            rank=self.rank,
+            pivot=cfg.pivot,
+            hard_negatives=cfg.hard_negatives,
+        )
         self.steps_per_epoch = self.batcher.steps_per_epoch()
         self.total = cfg.steps or max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.teacher = self._load_teacher()
 
+        # The transformers "pooler" (CLS dense + tanh) is never used by sentence-transformers pooling;
+        # freezing it keeps DDP from waiting for gradients that never come.
+        for name, p in self.model.named_parameters():
+            if ".pooler." in name:
+                p.requires_grad_(False)
         self.ddp = None
         if self.world > 1:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None
+            )
         decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim > 1]
         no_decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim <= 1]
         self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr,
+        )
         self.scheduler = _scheduler(cfg, self.optimizer, self.total)
         use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
-        self.autocast = (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
+        self.autocast = (
+            (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16))
+            if use_bf16
+            else contextlib.nullcontext
+        )
         self.tb = self._tensorboard()
 
     def _load_teacher(self):
@@ -236,7 +277,9 @@ class Trainer:
         if cfg.teacher == "self":
             teacher = copy.deepcopy(self.model)
         else:
-            teacher = load_encoder(cfg.teacher, device=str(self.device), trust_remote_code=cfg.trust_remote_code)
+            teacher = load_encoder(
+                cfg.teacher, device=str(self.device), trust_remote_code=cfg.trust_remote_code
+            )
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
@@ -248,7 +291,9 @@ class Trainer:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise ConfigError("--tensorboard needs the tensorboard package: pip install 'polyalign[tensorboard]'") from None
+            raise ConfigError(
+                "--tensorboard needs the tensorboard package: pip install 'polyalign[tensorboard]'"
+            ) from None
         return SummaryWriter(str(self.out / "tb"))
 
     # -- one step
@@ -258,9 +303,16 @@ class Trainer:
             return None
         texts = [self.texts[t] for t in batch.texts]
         with torch.no_grad():
-            emb = self.teacher.encode(texts, batch_size=self.cfg.chunk_size, convert_to_tensor=True,
-                                      normalize_embeddings=True, show_progress_bar=False)
-        return emb.float().to(self.device)
+            emb = self.teacher.encode(
+                texts,
+                batch_size=self.cfg.chunk_size,
+                convert_to_tensor=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return (
+            emb.float().to(self.device).clone()
+        )  # encode() runs in inference mode; clone makes it usable by autograd
 
     def _orient(self, batch: StepBatch) -> StepBatch:
         """Soft-label losses trust the priority side: put it first in every pair."""
@@ -288,8 +340,14 @@ class Trainer:
         module = self.ddp or self.model
         self.model.train()
         loss = forward_backward(
-            module, self.tokens, batch.texts + batch.hard_texts, objective, chunk_size=cfg.chunk_size,
-            device=self.device, grad_cache=cfg.grad_cache, autocast=self.autocast,
+            module,
+            self.tokens,
+            batch.texts + batch.hard_texts,
+            objective,
+            chunk_size=cfg.chunk_size,
+            device=self.device,
+            grad_cache=cfg.grad_cache,
+            autocast=self.autocast,
             no_sync=self.ddp.no_sync if self.ddp is not None else None,
         )
         value = float(loss)
@@ -320,7 +378,11 @@ class Trainer:
                 log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_root)
             else:
                 state = load_checkpoint(last, self.model, self.optimizer, self.scheduler)
-                start, best, history = state["step"], state["extra"].get("best"), state["extra"].get("history", [])
+                start, best, history = (
+                    state["step"],
+                    state["extra"].get("best"),
+                    state["extra"].get("history", []),
+                )
                 log.info("resumed from %s (step %d)", last, start)
         elif self.main and (out / "train_log.jsonl").exists():
             (out / "train_log.jsonl").unlink()
@@ -329,7 +391,9 @@ class Trainer:
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=self.total, initial=start, disable=not self.main, desc=f"train {cfg.loss}", unit="step")
+        bar = tqdm(
+            total=self.total, initial=start, disable=not self.main, desc=f"train {cfg.loss}", unit="step"
+        )
         epoch_cache: dict[int, list] = {}
         seqs = tokens = 0
         t0 = time.perf_counter()
@@ -352,9 +416,16 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4f}", seq_s=f"{rate:.0f}")
             if self.main and (done % cfg.log_every == 0 or done == self.total):
-                row = {"step": done, "epoch": epoch, "loss": value, "lr": self.optimizer.param_groups[0]["lr"],
-                       "seq_per_s": rate, "tokens_per_s": tokens / max(elapsed, 1e-9),
-                       "peak_memory_gib": _peak_memory_gib(self.device), "loss_name": "single" if step < cfg.loss_warmup_steps else cfg.loss}
+                row = {
+                    "step": done,
+                    "epoch": epoch,
+                    "loss": value,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "seq_per_s": rate,
+                    "tokens_per_s": tokens / max(elapsed, 1e-9),
+                    "peak_memory_gib": _peak_memory_gib(self.device),
+                    "loss_name": "single" if step < cfg.loss_warmup_steps else cfg.loss,
+                }
                 append_jsonl(out / "train_log.jsonl", row)
                 if self.tb:
                     for k in ("loss", "lr", "seq_per_s"):
@@ -362,8 +433,15 @@ class Trainer:
             if self.evaluator and cfg.eval_every and done % cfg.eval_every == 0 and done != self.total:
                 best = self._evaluate(done, best, history)
             if self.main and done % cfg.save_every == 0 and done != self.total:
-                save_checkpoint(ckpt_root, done, self.model, self.optimizer, self.scheduler,
-                                {"best": best, "history": history}, keep=cfg.keep_checkpoints)
+                save_checkpoint(
+                    ckpt_root,
+                    done,
+                    self.model,
+                    self.optimizer,
+                    self.scheduler,
+                    {"best": best, "history": history},
+                    keep=cfg.keep_checkpoints,
+                )
         bar.close()
         finished = stop_after is None or step + 1 >= self.total
         if finished and self.evaluator:
@@ -380,9 +458,15 @@ class Trainer:
         elapsed = time.perf_counter() - t0
         if self.tb:
             self.tb.close()
-        return TrainResult(out=out, steps=step + 1, final_loss=value, seq_per_s=seqs / max(elapsed, 1e-9),
-                           peak_memory_gib=_peak_memory_gib(self.device),
-                           best_metric=best, eval_history=history)
+        return TrainResult(
+            out=out,
+            steps=step + 1,
+            final_loss=value,
+            seq_per_s=seqs / max(elapsed, 1e-9),
+            peak_memory_gib=_peak_memory_gib(self.device),
+            best_metric=best,
+            eval_history=history,
+        )
 
     def _evaluate(self, step: int, best: float | None, history: list[dict]) -> float | None:
         cfg = self.cfg
@@ -393,10 +477,16 @@ class Trainer:
             return best
         scores["step"] = step
         history.append(scores)
-        log.info("eval at step %d: %s", step, {k: round(v, 3) if isinstance(v, float) else v for k, v in scores.items()})
+        log.info(
+            "eval at step %d: %s",
+            step,
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in scores.items()},
+        )
         if cfg.eval_metric:
             if cfg.eval_metric not in scores:
-                raise ConfigError(f"eval_metric {cfg.eval_metric!r} not among the evaluator's metrics {sorted(scores)}")
+                raise ConfigError(
+                    f"eval_metric {cfg.eval_metric!r} not among the evaluator's metrics {sorted(scores)}"
+                )
             value = scores[cfg.eval_metric]
             better = best is None or (value > best if cfg.eval_mode == "max" else value < best)
             if better:

@@ -1,0 +1,322 @@
+"""Training engine: batching rules, GradCache equivalence, resume, NaN handling, CLI, configs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+
+import pytest
+import torch
+
+from _train_fixtures import make_corpus, save_tiny
+from polyalign.cli import main
+from polyalign.errors import ConfigError, DataError
+from polyalign.train import TrainConfig, TrainingError, train
+from polyalign.train.batching import Batcher, GroupTable, one_pair_per_group
+from polyalign.train.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "c")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return save_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+def _cfg(tiny, corpus, tmp_path, **kw):
+    base = dict(
+        model=str(tiny),
+        data=str(corpus),
+        out=str(tmp_path / "run"),
+        batch_groups=4,
+        steps=4,
+        lr=1e-3,
+        chunk_size=8,
+        save_every=2,
+        log_every=1,
+        max_seq_length=32,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# ------------------------------------------------------------------ batching
+
+
+def _table(n=40, sizes=(6, 5, 4)):
+    rng = random.Random(0)
+    members, lengths = [], []
+    for g in range(n):
+        k = sizes[g % len(sizes)]
+        m = []
+        base = rng.randint(5, 60)  # translations have similar lengths
+        for lang in ["en", "de", "fr", "es", "ru", "zh"][:k]:
+            m.append((lang, len(lengths)))
+            lengths.append(base + rng.randint(-3, 3))
+        members.append(m)
+    return GroupTable(members, lengths)
+
+
+def test_group_batches_never_split_or_repeat_a_group():
+    table = _table()
+    world = 2
+    batchers = [
+        Batcher(table, "groups", batch_groups=4, seed=3, world_size=world, rank=r) for r in range(world)
+    ]
+    epoch = batchers[0].epoch(0)
+    assert (
+        epoch == batchers[1].epoch(0) == Batcher(table, "groups", 4, seed=3, world_size=2).epoch(0)
+    )  # deterministic
+    assert epoch != batchers[0].epoch(1)
+    seen_all = set()
+    for global_batch in epoch:
+        assert len(set(global_batch)) == len(global_batch) == 8
+        locals_ = [b.local_batch(global_batch) for b in batchers]
+        gids = [set(lb.group_ids.tolist()) for lb in locals_]
+        assert not gids[0] & gids[1]  # the ranks split the global batch
+        for lb in locals_:  # every member of each group is present: a group is never split
+            for g in set(lb.group_ids.tolist()):
+                assert lb.group_ids.tolist().count(g) == len(table.members[g])
+        seen_all |= set(global_batch)
+    assert len(seen_all) == 40  # 40 groups / 8 per batch: the epoch covers every group once
+
+
+def test_pair_batches_have_distinct_groups_and_same_sentence_budget():
+    table = _table(sizes=(6,))
+    b = Batcher(table, "pairs", batch_groups=4, seed=0)
+    assert b.local_pairs == 12  # 4 groups × 6 sentences = 24 sentences = 12 pairs
+    for batch in b.epoch(0):
+        assert len({p[0] for p in batch}) == len(batch)
+        assert all(p[1] != p[3] for p in batch)
+    # Parallel structure: each sentence appears in exactly one pair per epoch.
+    pairs = b._pairs(0)
+    used = [p[2] for p in pairs] + [p[4] for p in pairs]
+    assert len(used) == len(set(used)) == 6 * 40
+
+
+def test_en_x_pairs_and_warmup_pairs():
+    table = _table(sizes=(6,))
+    b = Batcher(table, "en_x", batch_groups=2, seed=0, pivot="en")
+    assert all(p[1] == "en" and p[3] != "en" for batch in b.epoch(0) for p in batch)
+    gb = Batcher(table, "groups", 4, seed=0).local_batch(Batcher(table, "groups", 4, seed=0).epoch(0)[0])
+    warm = one_pair_per_group(gb, random.Random(0))
+    assert warm.kind == "pairs" and warm.n_pairs == 4 and len(set(warm.group_ids.tolist())) == 4
+
+
+def test_bucketing_reduces_padding():
+    table = _table(n=400)
+
+    def padding(bucket):
+        b = Batcher(table, "groups", 8, seed=0, bucket_batches=bucket)
+        waste = 0
+        for batch in b.epoch(0):
+            lens = [table.lengths[t] for g in batch for _, t in table.members[g]]
+            waste += max(lens) * len(lens) - sum(lens)
+        return waste
+
+    assert padding(25) < 0.7 * padding(1)
+
+
+def test_fewer_groups_than_a_batch_is_an_error(tiny, corpus, tmp_path):
+    with pytest.raises(DataError, match="one global batch needs"):
+        Trainer(_cfg(tiny, corpus, tmp_path, batch_groups=500))
+
+
+# ------------------------------------------------------------------ GradCache
+
+
+def _grads(cfg):
+    trainer = Trainer(cfg)
+    torch.manual_seed(123)
+    batch = trainer.batcher.local_batch(trainer.batcher.epoch(0)[0])
+    batch = trainer._orient(batch)
+    from polyalign.train.encoding import forward_backward
+    from polyalign.train.objectives import make_objective
+
+    teacher = trainer._teacher_embeddings(batch)
+    objective = make_objective(cfg, cfg.loss, batch, teacher)
+    loss = forward_backward(
+        trainer.model,
+        trainer.tokens,
+        batch.texts + batch.hard_texts,
+        objective,
+        chunk_size=cfg.chunk_size,
+        device=trainer.device,
+        grad_cache=cfg.grad_cache,
+    )
+    return loss, {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize(
+    "loss,extra",
+    [
+        ("multi", {}),
+        ("multi", {"hard_negatives": True, "minmax": True}),
+        ("multi-out", {}),
+        ("single", {}),
+        ("weighted-multi", {"teacher": "self"}),
+        ("soft-priority", {"teacher": "self", "tcm": True}),
+        ("soft-average", {"teacher": "self"}),
+        ("soft-hard", {}),
+        ("mse", {"teacher": "self"}),
+    ],
+)
+def test_grad_cache_matches_plain_step(tiny, corpus, tmp_path, loss, extra):
+    cfg = _cfg(tiny, corpus, tmp_path, loss=loss, chunk_size=5, **extra)
+    plain_loss, plain = _grads(cfg)
+    cached_loss, cached = _grads(dataclasses.replace(cfg, grad_cache=True))
+    assert torch.allclose(plain_loss, cached_loss, atol=1e-6)
+    assert plain.keys() == cached.keys() and len(plain) > 10
+    for name in plain:
+        assert torch.allclose(plain[name], cached[name], atol=1e-5, rtol=1e-4), name
+
+
+# ------------------------------------------------------------------ runs, resume, failures
+
+
+def _weights(path):
+    from sentence_transformers import SentenceTransformer
+
+    return {k: v.clone() for k, v in SentenceTransformer(str(path), device="cpu").state_dict().items()}
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny, corpus, tmp_path):
+    full = _cfg(tiny, corpus, tmp_path / "a", steps=6)
+    train(full)
+    part = _cfg(tiny, corpus, tmp_path / "b", steps=6)
+    train(part, stop_after=3)  # "killed" after step 3; last checkpoint at step 2
+    assert (tmp_path / "b" / "run" / "checkpoints" / "step-00000002" / "state.pt").is_file()
+    assert not (tmp_path / "b" / "run" / "modules.json").exists()  # no final model from a killed run
+    train(dataclasses.replace(part, resume=True))
+    a, b = _weights(tmp_path / "a" / "run"), _weights(tmp_path / "b" / "run")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    rows = [json.loads(x) for x in (tmp_path / "b" / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows][-3:] == [4, 5, 6]
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(tiny, corpus, tmp_path, monkeypatch):
+    import polyalign.train.trainer as trainer_mod
+
+    real = trainer_mod.make_objective
+    calls = {"n": 0}
+
+    def poisoned(cfg, loss, batch, teacher=None):
+        fn = real(cfg, loss, batch, teacher)
+        calls["n"] += 1
+        return (lambda e: fn(e) * float("nan")) if calls["n"] == 3 else fn
+
+    monkeypatch.setattr(trainer_mod, "make_objective", poisoned)
+    cfg = _cfg(tiny, corpus, tmp_path, steps=6)
+    with pytest.raises(TrainingError, match=r"loss is nan at step 3.*step-00000002"):
+        train(cfg)
+    assert (tmp_path / "run" / "checkpoints" / "step-00000002" / "state.pt").is_file()
+
+
+def test_loss_warmup_then_multi_and_seeds_summary(tiny, corpus, tmp_path):
+    cfg = _cfg(tiny, corpus, tmp_path, loss_warmup_steps=2, loss_warmup_lr=5e-4, seeds=[0, 1], steps=3)
+    evaluations = []
+
+    def evaluator(model):
+        evaluations.append(1)
+        return {"score": float(len(evaluations))}
+
+    results = train(cfg, evaluator)
+    assert len(results) == 2
+    rows = [json.loads(x) for x in (tmp_path / "run" / "seed-0" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["loss_name"] for r in rows] == ["single", "single", "multi"]
+    assert rows[0]["lr"] == pytest.approx(5e-4)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["final_eval"]["score"]["values"] == [1.0, 2.0]
+
+
+def test_best_checkpoint_selection(tiny, corpus, tmp_path):
+    scores = iter([5.0, 9.0, 1.0])
+    cfg = _cfg(tiny, corpus, tmp_path, steps=3, eval_every=1, eval_metric="acc")
+    snapshots = []
+
+    def evaluator(model):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"acc": next(scores)}
+
+    result = train(cfg, evaluator)
+    assert result.best_metric == 9.0
+    saved = _weights(tmp_path / "run")
+    best = snapshots[1]
+    assert all(torch.allclose(saved[k], best[k]) for k in saved)
+
+
+def test_config_yaml_and_cli_overrides(tiny, corpus, tmp_path):
+    yaml_path = tmp_path / "c.yaml"
+    yaml_path.write_text(f"model: {tiny}\ndata: {corpus}\nloss: single\nsteps: 2\nbatch_groups: 2\nlr: 0.5\n")
+    out = tmp_path / "cli"
+    rc = main(["train", "-c", str(yaml_path), "--lr", "1e-4", "--out", str(out), "--max-seq-length", "16"])
+    assert rc == 0
+    import yaml
+
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["lr"] == 1e-4 and resolved["loss"] == "single" and resolved["max_seq_length"] == 16
+    with pytest.raises(ConfigError, match="unknown config field"):
+        TrainConfig.__init__  # noqa: B018
+        from polyalign.config import from_dict
+
+        from_dict(TrainConfig, {"data": "x", "learning_rate": 1})
+    assert (
+        main(["train", "--data", str(corpus), "--loss", "soft-priority", "--out", str(tmp_path / "x")]) == 1
+    )
+
+
+@pytest.mark.data
+def test_short_form_cli_on_real_xnli_with_default_encoder(data_dir, tmp_path):
+    corpus = tmp_path / "xnli"
+    assert (
+        main(
+            [
+                "data",
+                "build",
+                "xnli",
+                "--data-dir",
+                str(data_dir),
+                "--langs",
+                "en,de,fr,es,ru,zh",
+                "--split",
+                "dev",
+                "--out",
+                str(corpus),
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "m"
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "me5-small-q4",
+                "--data",
+                str(corpus),
+                "--loss",
+                "multi",
+                "--steps",
+                "3",
+                "--batch-groups",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(out), device="cpu")
+    emb = model.encode(["Hello", "Hallo"], normalize_embeddings=True)
+    assert emb.shape == (2, 384)
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 3 and log[-1]["seq_per_s"] > 0 and log[-1]["peak_memory_gib"] > 0
