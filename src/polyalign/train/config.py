@@ -73,6 +73,9 @@ class TrainConfig:
     epochs: float = _f(1.0, "passes over the data when steps is not set")
     loss_warmup_steps: int = _f(0, "MPCL warm-up: first N steps use the single-positive loss")
     loss_warmup_lr: float | None = _f(None, "learning rate during the loss warm-up (default: lr)")
+    freeze_embeddings: bool = _f(
+        False, "freeze the token embedding matrix (most of a multilingual model's weights)"
+    )
     grad_cache: bool = _f(False, "gradient caching: activation memory independent of the batch size")
     chunk_size: int = _f(128, "sequences per forward chunk (length-sorted; GradCache mini-batch)")
     bucket_batches: int = _f(32, "length-aware bucketing: sort this many batches' worth of groups by length")
