@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "polyalign.eval.cli",
     "polyalign.report_cli",
     "polyalign.demo",
+    "polyalign.study",
 ]
 
 

@@ -1,0 +1,173 @@
+"""Studies: one YAML file describes a paper experiment (data, shared training settings, arms, seeds,
+evaluation); ``polyalign study CONFIG`` runs every arm × seed, evaluates each model and the base
+model, and writes a markdown report with mean ± sd over seeds and paired tests.
+
+Re-running a study skips the runs whose model and results already exist, so a killed study resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import datasets
+
+from .config import load_yaml
+from .errors import ConfigError
+from .io import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class StudyConfig:
+    name: str
+    data: dict  # build_corpus arguments (+ max_groups)
+    train: dict  # TrainConfig fields shared by every arm
+    arms: dict  # arm name -> TrainConfig overrides
+    eval: dict  # evaluate() arguments: tasks / suite / langs / seen_langs
+    seeds: list = dataclasses.field(default_factory=lambda: [0, 1, 2])
+    description: str = ""
+    include_base: bool = True
+    compare_pairs: list = dataclasses.field(default_factory=list)  # [[arm_a, arm_b], ...]: paired tests between arms
+
+    @classmethod
+    def from_yaml(cls, path) -> StudyConfig:
+        data = load_yaml(path)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"{path}: unknown study field(s) {unknown}; known: {sorted(names)}")
+        missing = [k for k in ("name", "data", "train", "arms", "eval") if k not in data]
+        if missing:
+            raise ConfigError(f"{path}: missing study field(s) {missing}")
+        return cls(**data)
+
+
+def _build_data(spec: dict, out: Path, data_dir) -> Path:
+    from .data.build import build_corpus, make_views, save_corpus
+    from .data.groups import GROUP_ID, sample_groups
+
+    if (out / "dataset_dict.json").is_file():
+        return out
+    spec = dict(spec)
+    max_groups = spec.pop("max_groups", None)
+    source = spec.pop("source")
+    if source == "synth":  # a corpus made by `polyalign synth` (path relative to the study's data dir)
+        return Path(spec["path"])
+    corpus, meta = build_corpus(source, data_dir=data_dir, **spec)
+    if max_groups and len(corpus["groups"]) > max_groups:
+        groups = sample_groups(corpus["groups"], max_groups, seed=0)
+        keep = set(groups[GROUP_ID])
+        hard = corpus.get("hard_negatives")
+        corpus = make_views(groups, pivot=meta["pivot"])
+        if hard is not None:
+            corpus["hard_negatives"] = hard.filter(lambda r: r[GROUP_ID] in keep)
+        meta["counts"] = {k: len(v) for k, v in corpus.items()}
+        meta["max_groups"] = max_groups
+    save_corpus(corpus, out, meta)
+    return out
+
+
+def run_study(config_path, out=None, data_dir=None, only: list[str] | None = None, seeds: list[int] | None = None) -> Path:
+    from .eval import evaluate
+    from .models import load_encoder
+    from .report import compare, deltas_table, load_results, scores_by_label
+    from .train import TrainConfig, train
+
+    datasets.disable_progress_bars()
+    study = StudyConfig.from_yaml(config_path)
+    out = Path(out or Path("runs") / study.name)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = seeds or study.seeds
+    corpus_dir = _build_data(study.data, out / "corpus", data_dir)
+    eval_kwargs = dict(study.eval)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def evaluate_to(model_path_or_name, dest: Path) -> None:
+        if dest.is_dir() and any(dest.glob("*.jsonl")):
+            return
+        t = time.perf_counter()
+        model = load_encoder(model_path_or_name)
+        evaluate(model, data_dir=data_dir, out=dest, model_name=dest.parent.name + "/" + dest.name, **eval_kwargs)
+        timings[f"eval {dest.parent.name}/{dest.name}"] = time.perf_counter() - t
+
+    base_model = study.train.get("model", "me5-small-q4")
+    if study.include_base:
+        evaluate_to(base_model, out / "results" / "base" / "seed-0")
+    arms = [a for a in study.arms if not only or a in only]
+    for arm in arms:
+        for seed in seeds:
+            run_dir = out / "models" / arm / f"seed-{seed}"
+            if not (run_dir / "modules.json").is_file():
+                fields = {**study.train, **(study.arms[arm] or {}), "data": str(corpus_dir), "out": str(run_dir),
+                          "seed": seed, "resume": (run_dir / "checkpoints").is_dir()}
+                t = time.perf_counter()
+                train(TrainConfig(**fields))
+                timings[f"train {arm}/seed-{seed}"] = time.perf_counter() - t
+            evaluate_to(str(run_dir), out / "results" / arm / f"seed-{seed}")
+
+    def scores(label):
+        folder = out / "results" / label
+        return scores_by_label([load_results(p) for p in sorted(folder.glob("seed-*"))], label)
+
+    present = [a for a in study.arms if (out / "results" / a).is_dir()]
+    sections = [f"# Study `{study.name}`", "", study.description.strip(), ""]
+    command = "polyalign study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["study"] else f"polyalign study {config_path}"
+    sections += [
+        f"- command: `{command}`",
+        f"- config: `{config_path}`; seeds: {seeds}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}; "
+        f"torch {__import__('torch').__version__}; GPU: {_gpu_name()}",
+        f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- corpus: {json.dumps(_corpus_counts(corpus_dir))}",
+        "",
+    ]
+    if study.include_base and present:
+        sections += ["## Each arm vs the base model", "", "p: Wilcoxon signed-rank over subsets (languages/pairs) "
+                     "between per-subset means.", "", deltas_table(compare(scores("base"), [scores(a) for a in present])), ""]
+    for a, b in study.compare_pairs:
+        if a in present and b in present:
+            sections += [f"## {b} vs {a} (paired over subsets)", "",
+                         deltas_table(compare(scores(a), [scores(b)]), base_label=a), ""]
+    if timings:
+        sections += ["## Timings of this invocation (s)", "", *(f"- {k}: {v:.0f}" for k, v in timings.items()),
+                     f"- total: {time.perf_counter() - started:.0f}", ""]
+    report = out / "RESULTS.md"
+    write_text_atomic(report, "\n".join(sections))
+    print("\n".join(sections))
+    return report
+
+
+def _gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+
+
+def _corpus_counts(path: Path) -> dict:
+    from .data.build import load_meta
+
+    return load_meta(path).get("counts", {})
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("study", help="run a paper study (arms × seeds, evaluation, report) from a YAML config")
+    p.add_argument("config", help="experiments/<study>/config.yaml")
+    p.add_argument("--out", default=None, help="output folder (default runs/<study name>)")
+    p.add_argument("--data-dir", default=None, help="data folder (default $POLYALIGN_DATA_DIR or ../shared/data)")
+    p.add_argument("--arms", default=None, help="comma-separated subset of arms to run")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the config's)")
+    p.set_defaults(func=lambda a: run_study(
+        a.config, a.out, a.data_dir, only=a.arms.split(",") if a.arms else None,
+        seeds=[int(s) for s in a.seeds.split(",")] if a.seeds else None) and 0)
