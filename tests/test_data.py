@@ -183,3 +183,12 @@ def test_real_tatoeba_and_flores_readers(data_dir):
     assert len(src) == len(eng) == 1000
     texts = readers.read_flores(data_dir, "devtest", ["en", "zh", "ar"])
     assert list(texts) == ["eng_Latn", "zho_Hans", "arb_Arab"] and len(texts["eng_Latn"]) == 1012
+
+
+def test_single_language_corpus_roundtrips(tmp_path):
+    """English-only groups (the input of `polyalign synth`) have no pair views; they must still load."""
+    from polyalign.data.build import make_views
+
+    groups = groups_from_aligned({"en": ["One.", "Two."]})
+    out = save_corpus(make_views(groups), tmp_path / "en_only")
+    assert set(load_corpus(out)) == {"groups"}

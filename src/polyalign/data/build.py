@@ -146,6 +146,9 @@ def make_views(
     views = {"groups": groups, "pairs": parallel_pairs(groups, seed=seed)}
     if pivot in group_languages(groups):
         views["en_x"] = english_centric_pairs(groups, pivot=pivot, seed=seed)
+    # A one-language corpus (e.g. the English input of `polyalign synth`) has no pairs; an empty
+    # split would not load back, so it is left out.
+    views = {name: ds for name, ds in views.items() if name == "groups" or len(ds)}
     if hard_candidates:
         kept = set(groups[GROUP_ID])
         langs = set(group_languages(groups))
