@@ -64,9 +64,12 @@ def _build_data(spec: dict, out: Path, data_dir) -> Path:
     spec = dict(spec)
     max_groups = spec.pop("max_groups", None)
     source = spec.pop("source")
-    if source == "synth":  # a corpus made by `polyalign synth` (path relative to the study's data dir)
-        return Path(spec["path"])
-    corpus, meta = build_corpus(source, data_dir=data_dir, **spec)
+    if source == "synth":  # a corpus made by `polyalign synth` (path relative to the working directory)
+        from .data.build import load_corpus, load_meta
+
+        corpus, meta = load_corpus(spec["path"]), load_meta(spec["path"])
+    else:
+        corpus, meta = build_corpus(source, data_dir=data_dir, **spec)
     if max_groups and len(corpus["groups"]) > max_groups:
         groups = sample_groups(corpus["groups"], max_groups, seed=0)
         keep = set(groups[GROUP_ID])

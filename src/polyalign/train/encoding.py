@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -35,13 +36,16 @@ class TokenTable:
 
     def collate(self, text_ids: list[int], device) -> dict[str, Tensor]:
         width = max(self.lengths[t] for t in text_ids)
-        input_ids = torch.full((len(text_ids), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(text_ids), width), dtype=torch.long)
-        for row, t in enumerate(text_ids):
-            ids = self.ids[t]
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            mask[row, : len(ids)] = 1
-        return {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+        input_ids = np.full((len(text_ids), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(text_ids), width), dtype=np.int64)
+        for row, t in enumerate(text_ids):  # numpy slice writes: ~1 µs a row, fine at 8k rows/step
+            n = self.lengths[t]
+            input_ids[row, :n] = self.ids[t]
+            mask[row, :n] = 1
+        return {
+            "input_ids": torch.from_numpy(input_ids).to(device),
+            "attention_mask": torch.from_numpy(mask).to(device),
+        }
 
 
 def chunks_by_length(table: TokenTable, text_ids: list[int], chunk_size: int) -> list[list[int]]:

@@ -342,6 +342,10 @@ class Trainer:
             loss_name = "single"
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.loss_warmup_lr or cfg.lr
+        elif step == cfg.loss_warmup_steps > 0:
+            # Leaving the warm-up: hand the learning rate back to the main schedule (its step 0).
+            for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_last_lr()):
+                group["lr"] = lr
         batch = self._orient(batch)
         teacher = self._teacher_embeddings(batch)
         objective = make_objective(cfg, loss_name, batch, teacher)
@@ -404,7 +408,7 @@ class Trainer:
         )
         epoch_cache: dict[int, list] = {}
         seqs = tokens = 0
-        t0 = time.perf_counter()
+        step_time = 0.0
         value = float("nan")
         step = start
         for step in range(start, self.total):
@@ -414,12 +418,14 @@ class Trainer:
             if epoch not in epoch_cache:
                 epoch_cache = {epoch: self.batcher.epoch(epoch)}
             batch = self.batcher.local_batch(epoch_cache[epoch][index])
+            t_step = time.perf_counter()
             value = self.step(step, batch)
-            n_seq = len(batch.texts) + len(batch.hard_texts)
-            seqs += n_seq * self.world
-            tokens += sum(self.tokens.lengths[t] for t in batch.texts) * self.world
+            step_time += time.perf_counter() - t_step  # throughput counts training steps only
+            encoded = batch.texts + batch.hard_texts
+            seqs += len(encoded) * self.world
+            tokens += sum(self.tokens.lengths[t] for t in encoded) * self.world
             done = step + 1
-            elapsed = time.perf_counter() - t0
+            elapsed = step_time
             rate = seqs / max(elapsed, 1e-9)
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4f}", seq_s=f"{rate:.0f}")
@@ -463,7 +469,7 @@ class Trainer:
                 _save_model_atomic(self.model, out)
             if history:
                 write_text_atomic(out / "eval_history.json", json.dumps(history, indent=2))
-        elapsed = time.perf_counter() - t0
+        elapsed = step_time
         if self.tb:
             self.tb.close()
         return TrainResult(

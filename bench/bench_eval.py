@@ -1,0 +1,113 @@
+"""Wall time of an evaluation suite (default: ``quick`` with ``me5-small-q4``), cold and warm cache.
+
+    python bench/bench_eval.py                          # quick suite, me5-small-q4
+    python bench/bench_eval.py --model path/to/model --suite quick --warm
+    python bench/bench_eval.py --tiny                   # the in-process tiny encoder (seconds)
+
+The cold run uses an empty temporary embedding cache, so every sentence is encoded; ``--warm``
+repeats the run on the filled cache (what a repeated evaluation costs). Prints a per-task table and
+one JSON line (model, suite, seconds, sentences/s, load average) for logs. Goal on a 2-core CPU:
+quick suite with me5-small-q4 in <= 180 s (cold). The load average is printed because other
+processes on a shared machine slow encoding down in proportion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="me5-small-q4")
+    p.add_argument("--tiny", action="store_true", help="use the tiny random encoder instead of --model")
+    p.add_argument("--suite", default="quick")
+    p.add_argument("--tasks", nargs="*", default=None, help="tasks instead of / in addition to the suite")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--warm", action="store_true", help="also time a second run on the filled cache")
+    p.add_argument("--goal", type=float, default=180.0, help="seconds (default 180)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
+    )
+
+    from polyalign.eval import evaluate
+
+    t0 = time.perf_counter()
+    if args.tiny:
+        from polyalign.models.tiny import build_tiny_encoder
+
+        model, name = build_tiny_encoder(), "tiny"
+    else:
+        from polyalign.models import load_encoder
+
+        model, name = load_encoder(args.model), args.model
+    load_s = time.perf_counter() - t0
+    load_before = os.getloadavg()[0]
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="polyalign-bench-cache-") as cache:
+        runs = ["cold", "warm"] if args.warm else ["cold"]
+        for run in runs:
+            stats: dict = {}
+            rows = evaluate(
+                model,
+                suite=args.suite or None,
+                tasks=args.tasks,
+                data_dir=args.data_dir,
+                model_name=name,
+                batch_size=args.batch_size,
+                cache_dir=cache,
+                stats=stats,
+            )
+            results[run] = stats
+    load_after = os.getloadavg()[0]
+
+    cold = results["cold"]
+    print(f"model {name}; suite {args.suite}; model load {load_s:.1f} s; {len(rows)} result rows")
+    print(f"{'task':<16}{'seconds':>10}")
+    for task, sec in cold["task_seconds"].items():
+        print(f"{task:<16}{sec:>10.1f}")
+    print(
+        f"{'total (cold)':<16}{cold['seconds']:>10.1f}   {cold['sentences_encoded']} sentences, "
+        f"{cold['sentences_per_second']:.1f} sentences/s while encoding"
+    )
+    if "warm" in results:
+        print(
+            f"{'total (warm)':<16}{results['warm']['seconds']:>10.1f}   {results['warm']['cache_hits']} cache hits"
+        )
+    total = load_s + cold["seconds"]
+    verdict = "OK" if total <= args.goal else "OVER"
+    print(
+        f"model load + cold run: {total:.1f} s (goal {args.goal:.0f} s: {verdict}); "
+        f"load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "eval",
+                "model": name,
+                "suite": args.suite,
+                "load_seconds": round(load_s, 2),
+                "cold_seconds": round(cold["seconds"], 2),
+                "warm_seconds": round(results["warm"]["seconds"], 2) if "warm" in results else None,
+                "sentences": cold["sentences_encoded"],
+                "sentences_per_second": round(cold["sentences_per_second"], 1),
+                "loadavg": [round(load_before, 2), round(load_after, 2)],
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
