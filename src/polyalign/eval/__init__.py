@@ -1,0 +1,41 @@
+"""Evaluation: bitext retrieval/mining, STS, classification, suites and a runner.
+
+Public API (imported lazily, so ``import polyalign.eval`` stays cheap)::
+
+    from polyalign.eval import evaluate, make_dev_evaluator, Encoder
+    rows = evaluate(model, suite="quick", seen_langs=["en", "de"], out="results/")
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "evaluate": "runner",
+    "summarize": "runner",
+    "make_dev_evaluator": "runner",
+    "write_results": "runner",
+    "Encoder": "encode",
+    "model_fingerprint": "encode",
+    "retrieval_accuracy": "bitext",
+    "xsim_error_rate": "bitext",
+    "margin_matrix": "bitext",
+    "mine": "bitext",
+    "bucc_evaluate": "bitext",
+    "spearman": "sts",
+    "evaluate_sts": "sts",
+    "evaluate_classification": "classification",
+    "evaluate_transfer": "classification",
+    "SUITES": "tasks",
+    "TASKS": "tasks",
+    "MtebEncoder": "mteb_adapter",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,377 @@
+"""Bitext retrieval and mining: Tatoeba accuracy, FLORES xsim, BUCC-style mining F1.
+
+All functions take embeddings (numpy arrays or torch tensors, one row per sentence) and
+L2-normalise them, so dot products are cosines.
+
+* :func:`retrieval_accuracy` — Tatoeba protocol (LASER/XTREME): each source sentence retrieves its
+  nearest target by cosine; accuracy x100 of retrieving the aligned one (row i <-> row i).
+* :func:`xsim_error_rate` — LASER's xsim: each source retrieves the target with the highest *ratio
+  margin* over **all** targets, margin(x, y) = cos(x, y) / (mean_k cos(x, NN_k(x)) / 2 +
+  mean_k cos(y, NN_k(y)) / 2) with k = 4 nearest neighbours each way (NN_k(x) among the targets,
+  NN_k(y) among the sources); the error rate x100 counts sources whose argmax is not the aligned target.
+* :func:`mine` — BUCC-style mining between two unaligned corpora. Candidates are each sentence's k
+  nearest neighbours by cosine (as LASER's ``mine.py``), scored by the same ratio margin. Strategy
+  ``"max"`` (default; LASER's "max"): the best forward candidate of every source and the best
+  backward candidate of every target are pooled, sorted by score, and a pair is kept unless its
+  source or target was already used by a higher-scoring pair. ``"intersect"``: keep a pair only if
+  it is the best forward *and* the best backward candidate. :func:`bucc_evaluate` chooses the score
+  threshold maximising F1 on a dev split and applies it to the test split.
+
+Exact search runs in torch in row chunks (CPU or GPU, never an n x m matrix in memory for large
+corpora); ``backend="faiss"`` uses ``faiss.IndexFlatIP`` (exact inner product) when faiss is
+installed, for corpora too large for torch's dense chunks. Both give the same candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DataError
+from ..io import read_lines
+
+log = logging.getLogger(__name__)
+
+# Largest similarity block (rows x columns) computed at once: 32M floats = 128 MB.
+BLOCK_ELEMENTS = 32 * 1024 * 1024
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _as_tensor(x, device=None) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    t = t.to(device=_device(device), dtype=torch.float32)
+    if t.ndim != 2:
+        raise DataError(f"embeddings must be a 2-D array, got shape {tuple(t.shape)}")
+    return torch.nn.functional.normalize(t, dim=1)
+
+
+def _check_pair(x: torch.Tensor, y: torch.Tensor, aligned: bool = True) -> None:
+    if x.shape[0] == 0 or y.shape[0] == 0:
+        raise DataError("empty sentence set: nothing to retrieve")
+    if x.shape[1] != y.shape[1]:
+        raise DataError(f"embedding sizes differ: {x.shape[1]} vs {y.shape[1]}")
+    if aligned and x.shape[0] != y.shape[0]:
+        raise DataError(f"aligned sets must have the same size: {x.shape[0]} vs {y.shape[0]}")
+
+
+def _row_chunk(n_cols: int) -> int:
+    return max(1, BLOCK_ELEMENTS // max(1, n_cols))
+
+
+def faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def knn(x, y, k: int, backend: str = "torch", device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest rows of ``y`` for each row of ``x`` by cosine: (similarities, indices),
+    both ``(len(x), k)``, best first. ``backend``: ``"torch"`` (chunked exact), ``"faiss"``
+    (``IndexFlatIP``) or ``"auto"`` (faiss when installed and the corpus is large)."""
+    xt, yt = _as_tensor(x, device), _as_tensor(y, device)
+    k = min(k, yt.shape[0])
+    if k < 1:
+        raise DataError("empty target set")
+    if backend == "auto":
+        backend = (
+            "faiss" if faiss_available() and xt.shape[0] * yt.shape[0] > 10 * BLOCK_ELEMENTS else "torch"
+        )
+    if backend == "faiss":
+        if not faiss_available():
+            raise ConfigError("backend='faiss' needs faiss: pip install faiss-cpu (or polyalign[faiss])")
+        import faiss
+
+        index = faiss.IndexFlatIP(yt.shape[1])
+        index.add(yt.cpu().numpy())
+        sims, idx = index.search(xt.cpu().numpy(), k)
+        return torch.from_numpy(sims), torch.from_numpy(idx.astype(np.int64))
+    if backend != "torch":
+        raise ConfigError(f"unknown search backend {backend!r} (torch, faiss, auto)")
+    sims_out, idx_out = [], []
+    step = _row_chunk(yt.shape[0])
+    for i in range(0, xt.shape[0], step):
+        s, j = torch.topk(xt[i : i + step] @ yt.T, k, dim=1)
+        sims_out.append(s.cpu())
+        idx_out.append(j.cpu())
+    return torch.cat(sims_out), torch.cat(idx_out)
+
+
+def knn_mean(x, y, k: int = 4, backend: str = "torch", device=None) -> torch.Tensor:
+    """Mean cosine of each row of ``x`` to its ``k`` nearest rows of ``y`` (the margin's denominator)."""
+    sims, _ = knn(x, y, k, backend=backend, device=device)
+    return sims.mean(dim=1)
+
+
+def margin_matrix(x, y, k: int = 4, device=None) -> torch.Tensor:
+    """Dense ratio-margin scores ``(len(x), len(y))`` — for small sets and tests."""
+    xt, yt = _as_tensor(x, device), _as_tensor(y, device)
+    _check_pair(xt, yt, aligned=False)
+    a = knn_mean(xt, yt, k, device=device).to(xt.device)
+    b = knn_mean(yt, xt, k, device=device).to(xt.device)
+    return (xt @ yt.T) / ((a[:, None] + b[None, :]) / 2)
+
+
+def retrieval_accuracy(x, y, device=None) -> float:
+    """Tatoeba accuracy x100: row i of ``x`` retrieves its cosine-nearest row of ``y``; correct if i."""
+    xt, yt = _as_tensor(x, device), _as_tensor(y, device)
+    _check_pair(xt, yt)
+    correct = 0
+    step = _row_chunk(yt.shape[0])
+    for i in range(0, xt.shape[0], step):
+        best = (xt[i : i + step] @ yt.T).argmax(dim=1).cpu()
+        correct += int((best == torch.arange(i, i + best.shape[0])).sum())
+    return 100.0 * correct / xt.shape[0]
+
+
+def xsim_errors(x, y, k: int = 4, margin: str = "ratio", device=None) -> int:
+    """Number of rows of ``x`` whose best target (by margin over all of ``y``) is not row i."""
+    xt, yt = _as_tensor(x, device), _as_tensor(y, device)
+    _check_pair(xt, yt)
+    if margin not in ("ratio", "distance", "absolute"):
+        raise ConfigError(f"unknown margin {margin!r} (ratio, distance, absolute)")
+    if margin != "absolute":
+        a = knn_mean(xt, yt, k, device=device).to(xt.device)
+        b = knn_mean(yt, xt, k, device=device).to(xt.device)
+    errors = 0
+    step = _row_chunk(yt.shape[0])
+    for i in range(0, xt.shape[0], step):
+        cos = xt[i : i + step] @ yt.T
+        if margin == "ratio":
+            scores = cos / ((a[i : i + step, None] + b[None, :]) / 2)
+        elif margin == "distance":
+            scores = cos - (a[i : i + step, None] + b[None, :]) / 2
+        else:
+            scores = cos
+        best = scores.argmax(dim=1).cpu()
+        errors += int((best != torch.arange(i, i + best.shape[0])).sum())
+    return errors
+
+
+def xsim_error_rate(x, y, k: int = 4, margin: str = "ratio", device=None) -> float:
+    """xsim error rate x100 for the direction ``x -> y`` (lower is better)."""
+    n = len(x)
+    return 100.0 * xsim_errors(x, y, k=k, margin=margin, device=device) / max(1, n)
+
+
+# ------------------------------------------------------------------------------------------------
+# Mining (BUCC)
+
+
+@dataclass
+class MinedPair:
+    src: int
+    tgt: int
+    score: float
+
+
+def _best_candidates(x, y, a, b, k, backend, device) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of x: its best target among its k cosine neighbours, by ratio margin."""
+    sims, idx = knn(x, y, k, backend=backend, device=device)
+    scores = sims / ((a[:, None] + b[idx]) / 2)
+    best = scores.argmax(dim=1)
+    rows = torch.arange(scores.shape[0])
+    return idx[rows, best].numpy(), scores[rows, best].numpy()
+
+
+def mine(src, tgt, k: int = 4, strategy: str = "max", backend: str = "torch", device=None) -> list[MinedPair]:
+    """Mine translation pairs between two unaligned corpora (see the module docstring).
+
+    Returns candidate pairs (indices into ``src`` and ``tgt``) with their margin scores, best first,
+    each source and target used at most once; threshold them with :func:`f1_at_threshold`.
+    """
+    if strategy not in ("max", "intersect"):
+        raise ConfigError(f"unknown mining strategy {strategy!r} (max, intersect)")
+    xs, ys = _as_tensor(src, device), _as_tensor(tgt, device)
+    _check_pair(xs, ys, aligned=False)
+    a = knn_mean(xs, ys, k, backend=backend, device=device).cpu()
+    b = knn_mean(ys, xs, k, backend=backend, device=device).cpu()
+    fwd, fwd_score = _best_candidates(xs, ys, a, b, k, backend, device)
+    bwd, bwd_score = _best_candidates(ys, xs, b, a, k, backend, device)
+    if strategy == "intersect":
+        pairs = [MinedPair(i, int(j), float(fwd_score[i])) for i, j in enumerate(fwd) if bwd[j] == i]
+        pairs.sort(key=lambda p: -p.score)
+        return pairs
+    cand_src = np.concatenate([np.arange(len(fwd)), bwd])
+    cand_tgt = np.concatenate([fwd, np.arange(len(bwd))])
+    cand_score = np.concatenate([fwd_score, bwd_score])
+    order = np.argsort(-cand_score, kind="stable")
+    used_src, used_tgt = set(), set()
+    pairs = []
+    for o in order:
+        s, t = int(cand_src[o]), int(cand_tgt[o])
+        if s in used_src or t in used_tgt:
+            continue
+        used_src.add(s)
+        used_tgt.add(t)
+        pairs.append(MinedPair(s, t, float(cand_score[o])))
+    return pairs
+
+
+def f1_at_threshold(
+    pairs: list[tuple[str, str, float]], gold: set[tuple[str, str]], threshold: float
+) -> dict:
+    """Precision, recall, F1 (x100) of the pairs scoring ``>= threshold`` against ``gold``."""
+    if not gold:
+        raise DataError("gold alignment is empty")
+    predicted = {(s, t) for s, t, score in pairs if score >= threshold}
+    tp = len(predicted & gold)
+    p = tp / len(predicted) if predicted else 0.0
+    r = tp / len(gold)
+    f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+    return {
+        "precision": 100 * p,
+        "recall": 100 * r,
+        "f1": 100 * f1,
+        "threshold": threshold,
+        "n_predicted": len(predicted),
+    }
+
+
+def best_threshold(pairs: list[tuple[str, str, float]], gold: set[tuple[str, str]]) -> float:
+    """The score threshold maximising F1 of ``pairs`` against ``gold`` (use on a dev split only)."""
+    if not gold:
+        raise DataError("gold alignment is empty")
+    if not pairs:
+        return math.inf
+    ranked = sorted(pairs, key=lambda p: -p[2])
+    tp, best_f1, best_t = 0, -1.0, ranked[0][2]
+    for n, (s, t, score) in enumerate(ranked, start=1):
+        tp += (s, t) in gold
+        # Only cut between distinct scores: ties are all in or all out.
+        if n < len(ranked) and ranked[n][2] == score:
+            continue
+        f1 = 2 * tp / (n + len(gold))
+        if f1 > best_f1:
+            best_f1, best_t = f1, score
+    return best_t
+
+
+@dataclass
+class BuccSplit:
+    """Two id-keyed corpora and their gold alignment ``{(src_id, tgt_id)}``."""
+
+    src_ids: list[str]
+    src_texts: list[str]
+    tgt_ids: list[str]
+    tgt_texts: list[str]
+    gold: set[tuple[str, str]]
+    name: str = ""
+
+
+def _read_id_file(path: Path) -> tuple[list[str], list[str]]:
+    ids, texts, seen = [], [], set()
+    for i, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        sid, sep, text = line.partition("\t")
+        if not sep:
+            raise DataError("expected id<TAB>sentence", path, i)
+        if sid in seen:
+            raise DataError(f"duplicate id {sid!r}", path, i)
+        seen.add(sid)
+        ids.append(sid)
+        texts.append(text)
+    if not ids:
+        raise DataError("no sentences", path)
+    return ids, texts
+
+
+def read_bucc_split(src_path, tgt_path, gold_path, name: str = "") -> BuccSplit:
+    """Read ``id<TAB>sentence`` files and a ``src_id<TAB>tgt_id`` gold file; unknown ids are errors."""
+    src_path, tgt_path, gold_path = Path(src_path), Path(tgt_path), Path(gold_path)
+    src_ids, src_texts = _read_id_file(src_path)
+    tgt_ids, tgt_texts = _read_id_file(tgt_path)
+    src_set, tgt_set = set(src_ids), set(tgt_ids)
+    gold = set()
+    for i, line in enumerate(read_lines(gold_path), start=1):
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        if len(cells) != 2:
+            raise DataError("expected src_id<TAB>tgt_id", gold_path, i)
+        s, t = cells[0].strip(), cells[1].strip()
+        if s not in src_set:
+            raise DataError(f"gold source id {s!r} not in {src_path.name}", gold_path, i)
+        if t not in tgt_set:
+            raise DataError(f"gold target id {t!r} not in {tgt_path.name}", gold_path, i)
+        gold.add((s, t))
+    if not gold:
+        raise DataError("gold file is empty", gold_path)
+    return BuccSplit(src_ids, src_texts, tgt_ids, tgt_texts, gold, name)
+
+
+def find_bucc_splits(folder, pair: str | None = None) -> dict[str, dict[str, BuccSplit | str]]:
+    """BUCC layout in ``folder``: ``<src>-<tgt>.<split>.{<src>,<tgt>,gold}``. The dev split is
+    ``dev`` or ``sample``, the test split ``test`` or ``training`` (the BUCC 2018 test gold is not
+    public, so the training gold is the usual test). Returns ``{pair: {"dev": path-prefix, "test": ...}}``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("BUCC folder not found", folder)
+    found: dict[str, dict] = {}
+    for gold in sorted(folder.glob("*.gold")):
+        parts = gold.name.split(".")
+        if len(parts) != 3 or "-" not in parts[0]:
+            continue
+        found.setdefault(parts[0], {})[parts[1]] = gold
+    if pair is not None:
+        if pair not in found:
+            raise DataError(f"no gold files for pair {pair!r} (found: {', '.join(found) or 'none'})", folder)
+        found = {pair: found[pair]}
+    if not found:
+        raise DataError("no <src>-<tgt>.<split>.gold files", folder)
+    out = {}
+    for p, splits in found.items():
+        dev = next((s for s in ("dev", "sample") if s in splits), None)
+        test = next((s for s in ("test", "training") if s in splits), None)
+        if dev is None or test is None:
+            raise DataError(
+                f"{p}: need a dev/sample split and a test/training split with gold files "
+                f"(found {sorted(splits)})",
+                folder,
+            )
+        src, tgt = p.split("-", 1)
+        out[p] = {
+            name: read_bucc_split(
+                folder / f"{p}.{split}.{src}", folder / f"{p}.{split}.{tgt}", splits[split], f"{p}.{split}"
+            )
+            for name, split in (("dev", dev), ("test", test))
+        }
+    return out
+
+
+def _mine_ids(
+    encoder, split: BuccSplit, key: str | None, k, strategy, backend, device
+) -> list[tuple[str, str, float]]:
+    src = encoder.encode(split.src_texts, key=f"{key}/src" if key else None)
+    tgt = encoder.encode(split.tgt_texts, key=f"{key}/tgt" if key else None)
+    pairs = mine(src, tgt, k=k, strategy=strategy, backend=backend, device=device)
+    return [(split.src_ids[p.src], split.tgt_ids[p.tgt], p.score) for p in pairs]
+
+
+def bucc_evaluate(
+    encoder,
+    dev: BuccSplit,
+    test: BuccSplit,
+    k: int = 4,
+    strategy: str = "max",
+    backend: str = "torch",
+    device=None,
+    key: str | None = None,
+) -> dict:
+    """Mine dev, choose the F1-optimal threshold there, mine test and score it at that threshold."""
+    dev_pairs = _mine_ids(encoder, dev, f"{key}/dev" if key else None, k, strategy, backend, device)
+    threshold = best_threshold(dev_pairs, dev.gold)
+    test_pairs = _mine_ids(encoder, test, f"{key}/test" if key else None, k, strategy, backend, device)
+    return f1_at_threshold(test_pairs, test.gold, threshold)
