@@ -47,7 +47,7 @@ def test_me5_prompt_and_translation_similarity(me5):
     assert sims[0, 1:11].min() > sims[0, 11]
 
 
-def test_me5_reuses_cache(tmp_path, monkeypatch):
+def test_me5_reuses_cache(me5, monkeypatch):  # `me5` guarantees the cache exists
     from polyalign.models import me5_q4
 
     calls = []
