@@ -15,14 +15,16 @@ import logging
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import datasets
 
 from .config import load_yaml
-from .errors import ConfigError
+from .errors import ConfigError, PolyalignError
 from .io import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -83,8 +85,52 @@ def _build_data(spec: dict, out: Path, data_dir) -> Path:
     return out
 
 
+def _results_done(dest: Path) -> bool:
+    return dest.is_dir() and any(dest.glob("*.jsonl"))
+
+
+def _run_jobs(
+    config_path, out: Path, data_dir, runs: list[tuple[str, int]], jobs: int
+) -> tuple[dict, list[str]]:
+    """Run arm × seed pairs as ``jobs`` concurrent child processes (one ``polyalign study`` each).
+
+    Small encoders leave most of a GPU idle; several runs side by side on one device finish a grid
+    several times faster than one after another. Each child's output goes to ``out/logs``; a failed
+    child does not stop the others."""
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    # Split the CPU threads between the children instead of letting each one take them all.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+
+    def one(run: tuple[str, int]) -> tuple[str, float, int]:
+        arm, seed = run
+        cmd = [sys.executable, "-m", "polyalign", "study", str(config_path), "--out", str(out)]
+        cmd += ["--arms", arm, "--seeds", str(seed), "--no-report"]
+        if data_dir:
+            cmd += ["--data-dir", str(data_dir)]
+        log_path = logs / f"{arm}-seed-{seed}.log"
+        t = time.perf_counter()
+        with open(log_path, "w", encoding="utf-8") as fh:
+            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
+        took = time.perf_counter() - t
+        log.info("%s/seed-%d finished in %.0f s (exit %d; log %s)", arm, seed, took, rc, log_path)
+        return f"{arm}/seed-{seed}", took, rc
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        finished = list(pool.map(one, runs))
+    failed = [name for name, _, rc in finished if rc != 0]
+    return {f"run {name}": took for name, took, _ in finished}, failed
+
+
 def run_study(
-    config_path, out=None, data_dir=None, only: list[str] | None = None, seeds: list[int] | None = None
+    config_path,
+    out=None,
+    data_dir=None,
+    only: list[str] | None = None,
+    seeds: list[int] | None = None,
+    jobs: int = 1,
+    report: bool = True,
 ) -> Path:
     from .eval import evaluate
     from .models import load_encoder
@@ -102,7 +148,7 @@ def run_study(
     timings: dict[str, float] = {}
 
     def evaluate_to(model_path_or_name, dest: Path) -> None:
-        if dest.is_dir() and any(dest.glob("*.jsonl")):
+        if _results_done(dest):
             return
         t = time.perf_counter()
         model = load_encoder(model_path_or_name)
@@ -115,6 +161,15 @@ def run_study(
     if study.include_base:
         evaluate_to(base_model, out / "results" / "base" / "seed-0")
     arms = [a for a in study.arms if not only or a in only]
+    unknown = sorted(set(only or []) - set(study.arms))
+    if unknown:
+        raise ConfigError(f"{config_path}: unknown arm(s) {unknown}; arms: {sorted(study.arms)}")
+    failed: list[str] = []
+    if jobs > 1:
+        todo = [(a, s) for a in arms for s in seeds if not _results_done(out / "results" / a / f"seed-{s}")]
+        job_timings, failed = _run_jobs(config_path, out, data_dir, todo, jobs)
+        timings.update(job_timings)
+        arms = []  # the children did the work; below only the report is written
     for arm in arms:
         for seed in seeds:
             run_dir = out / "models" / arm / f"seed-{seed}"
@@ -136,6 +191,8 @@ def run_study(
         folder = out / "results" / label
         return scores_by_label([load_results(p) for p in sorted(folder.glob("seed-*"))], label)
 
+    if not report:
+        return out
     present = [a for a in study.arms if (out / "results" / a).is_dir()]
     sections = [f"# Study `{study.name}`", "", study.description.strip(), ""]
     command = (
@@ -180,6 +237,11 @@ def run_study(
     report = out / "RESULTS.md"
     write_text_atomic(report, "\n".join(sections))
     print("\n".join(sections))
+    if failed:
+        raise PolyalignError(
+            f"{len(failed)} run(s) failed: {', '.join(failed)}; logs in {out / 'logs'} "
+            "(the report covers the runs that finished; rerun the same command to retry)"
+        )
     return report
 
 
@@ -206,6 +268,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--arms", default=None, help="comma-separated subset of arms to run")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the config's)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="run this many arm × seed runs at once, as child processes sharing the device (a small "
+        "model leaves most of a GPU idle)",
+    )
+    p.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(
         func=lambda a: (
             run_study(
@@ -214,6 +284,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                 a.data_dir,
                 only=a.arms.split(",") if a.arms else None,
                 seeds=[int(s) for s in a.seeds.split(",")] if a.seeds else None,
+                jobs=a.jobs,
+                report=not a.no_report,
             )
             and 0
         )
