@@ -66,7 +66,8 @@ def load_encoder(
     local = path.exists()
     if not local and (name.startswith((".", "/", "~")) or os.sep in name and name.count("/") > 1):
         raise PolyalignError(f"model folder not found: {name}")
-    kwargs = dict(device=device or "cpu", trust_remote_code=trust_remote_code)
+    # device=None lets sentence-transformers pick the accelerator (cuda, mps) when there is one.
+    kwargs = dict(device=device, trust_remote_code=trust_remote_code)
     if local:
         kwargs["local_files_only"] = True
     try:
