@@ -40,16 +40,20 @@ def cos(u: torch.Tensor, v: torch.Tensor) -> float:
     return float(u @ v) / (float(u.norm()) * float(v.norm()))
 
 
-def ref_info_nce(a, p, tau, symmetric=False, hard=None) -> float:
+def ref_info_nce(a, p, tau, symmetric=False, hard=None, minmax=False) -> float:
     b = len(a)
     hard = [] if hard is None else list(hard)
 
     def direction(q, k, extra) -> float:
         total = 0.0
         for i in range(b):
-            den = sum(math.exp(cos(q[i], k[j]) / tau) for j in range(b))
-            den += sum(math.exp(cos(q[i], h) / tau) for h in extra)
-            total += -math.log(math.exp(cos(q[i], k[i]) / tau) / den)
+            s = [cos(q[i], k[j]) for j in range(b)] + [cos(q[i], h) for h in extra]
+            if minmax:
+                lo, hi = min(s), max(s)
+                z = [(2 * (v - lo) / max(hi - lo, MINMAX_EPS) - 1) / tau for v in s]
+            else:
+                z = [v / tau for v in s]
+            total += -math.log(math.exp(z[i]) / sum(math.exp(v) for v in z))
         return total / b
 
     forward = direction(a, p, hard)
@@ -154,11 +158,12 @@ HARD_GROUPS = torch.tensor([7, -3, 100, 42, 7])
 
 @pytest.mark.parametrize("symmetric", [False, True])
 @pytest.mark.parametrize("with_hard", [False, True])
-def test_info_nce_matches_reference(symmetric, with_hard):
+@pytest.mark.parametrize("minmax", [False, True])
+def test_info_nce_matches_reference(symmetric, with_hard, minmax):
     a, p, h = rand(6, 5, seed=1), rand(6, 5, seed=2), rand(4, 5, seed=3)
     hard = h if with_hard else None
-    got = info_nce(a, p, TAU, symmetric=symmetric, hard_negatives=hard)
-    close(got, ref_info_nce(a, p, TAU, symmetric, hard))
+    got = info_nce(a, p, TAU, symmetric=symmetric, hard_negatives=hard, minmax=minmax)
+    close(got, ref_info_nce(a, p, TAU, symmetric, hard, minmax))
 
 
 @pytest.mark.parametrize("form", ["in", "out"])
@@ -226,10 +231,11 @@ def test_mse_distillation_matches_reference():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_gradcheck_info_nce():
+@pytest.mark.parametrize("minmax", [False, True])
+def test_gradcheck_info_nce(minmax):
     a, p, h = (rand(4, 3, seed=s).requires_grad_(True) for s in (20, 21, 22))
     assert torch.autograd.gradcheck(
-        lambda a, p, h: info_nce(a, p, 0.5, symmetric=True, hard_negatives=h), (a, p, h)
+        lambda a, p, h: info_nce(a, p, 0.5, symmetric=True, hard_negatives=h, minmax=minmax), (a, p, h)
     )
 
 

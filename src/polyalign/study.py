@@ -131,6 +131,7 @@ def run_study(
     seeds: list[int] | None = None,
     jobs: int = 1,
     report: bool = True,
+    report_only: bool = False,
 ) -> Path:
     from .eval import evaluate
     from .models import load_encoder
@@ -142,7 +143,8 @@ def run_study(
     out = Path(out or Path("runs") / study.name)
     out.mkdir(parents=True, exist_ok=True)
     seeds = seeds or study.seeds
-    corpus_dir = _build_data(study.data, out / "corpus", data_dir)
+    # report_only: write the report from the results already in `out` (e.g. runs made elsewhere).
+    corpus_dir = out / "corpus" if report_only else _build_data(study.data, out / "corpus", data_dir)
     eval_kwargs = dict(study.eval)
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -158,14 +160,16 @@ def run_study(
         timings[f"eval {dest.parent.name}/{dest.name}"] = time.perf_counter() - t
 
     base_model = study.train.get("model", "me5-small-q4")
-    if study.include_base:
+    if study.include_base and not report_only:
         evaluate_to(base_model, out / "results" / "base" / "seed-0")
     arms = [a for a in study.arms if not only or a in only]
     unknown = sorted(set(only or []) - set(study.arms))
     if unknown:
         raise ConfigError(f"{config_path}: unknown arm(s) {unknown}; arms: {sorted(study.arms)}")
     failed: list[str] = []
-    if jobs > 1:
+    if report_only:
+        arms = []
+    elif jobs > 1:
         todo = [(a, s) for a in arms for s in seeds if not _results_done(out / "results" / a / f"seed-{s}")]
         job_timings, failed = _run_jobs(config_path, out, data_dir, todo, jobs)
         timings.update(job_timings)
@@ -276,6 +280,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model leaves most of a GPU idle)",
     )
     p.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only write RESULTS.md from the results already in --out (runs made elsewhere)",
+    )
     p.set_defaults(
         func=lambda a: (
             run_study(
@@ -286,6 +295,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 seeds=[int(s) for s in a.seeds.split(",")] if a.seeds else None,
                 jobs=a.jobs,
                 report=not a.no_report,
+                report_only=a.report_only,
             )
             and 0
         )

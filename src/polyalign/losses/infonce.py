@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._checks import check_embeddings, check_positive, check_same_dim, check_same_shape
-from ._similarity import l2_normalize, similarity
+from ._similarity import l2_normalize, minmax_logits, similarity
 
 __all__ = ["info_nce"]
 
@@ -19,6 +19,7 @@ def info_nce(
     symmetric: bool = False,
     hard_negatives: Tensor | None = None,
     normalize: bool = True,
+    minmax: bool = False,
 ) -> Tensor:
     r"""In-batch InfoNCE over B (anchor, positive) pairs.
 
@@ -44,6 +45,10 @@ def info_nce(
         symmetric: average with the positives→anchors direction.
         hard_negatives: optional (M, d) extra candidates (typically M = B, one per anchor).
         normalize: L2-normalise all embeddings first.
+        minmax: MPCL's min-max scaling (as in :func:`multi_positive_loss`): each query's similarities
+            to its candidates (all positives, plus the hard negatives in the forward direction) are
+            rescaled into [-1/τ, 1/τ] before the softmax — the single-positive counterpart, so the
+            scaling can be compared between the two losses on its own.
 
     Returns:
         A scalar tensor.
@@ -58,15 +63,18 @@ def info_nce(
 
     a = l2_normalize(anchors, normalize)
     p = l2_normalize(positives, normalize)
-    scores = similarity(a, p) / tau  # (B, B); the diagonal holds the positives
+    sims = similarity(a, p)  # (B, B); the diagonal holds the positives
     labels = torch.arange(a.shape[0], device=a.device)
 
-    forward_logits = scores
+    def logits(s: Tensor) -> Tensor:
+        return minmax_logits(s, tau) if minmax else s / tau
+
+    forward = sims
     if hard_negatives is not None:
         h = l2_normalize(hard_negatives, normalize)
-        forward_logits = torch.cat([scores, similarity(a, h) / tau], dim=1)
-    loss = F.cross_entropy(forward_logits, labels)
+        forward = torch.cat([sims, similarity(a, h)], dim=1)
+    loss = F.cross_entropy(logits(forward), labels)
 
     if symmetric:
-        loss = 0.5 * (loss + F.cross_entropy(scores.transpose(0, 1), labels))
+        loss = 0.5 * (loss + F.cross_entropy(logits(sims.transpose(0, 1)), labels))
     return loss

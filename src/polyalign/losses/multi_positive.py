@@ -20,13 +20,12 @@ from ._checks import (
     check_positive,
     check_same_dim,
 )
-from ._similarity import l2_normalize, similarity
+from ._similarity import MINMAX_EPS, l2_normalize, minmax_logits, similarity
 
 __all__ = ["MINMAX_EPS", "multi_positive_loss", "teacher_positive_weights"]
 
 # Floor on a row's similarity range in the min-max rescaling: only reached when all candidates of an
 # anchor are (numerically) equally similar, where any finite scale gives the same (uniform) softmax.
-MINMAX_EPS = 1e-6
 
 _FORMS = ("in", "out")
 _SCOPES = ("all", "group")
@@ -50,15 +49,6 @@ def _masks(
     candidates = torch.cat([not_self, hard_cand], dim=1)
     positives = torch.cat([same & not_self, no_hard], dim=1)
     return candidates, positives
-
-
-def _minmax_logits(sims: Tensor, candidates: Tensor, tau: float, eps: float) -> Tensor:
-    """Per-row rescaling of the candidates' similarities into [-1/τ, 1/τ] (differentiable min/max)."""
-    big = torch.finfo(sims.dtype).max
-    row_min = sims.masked_fill(~candidates, big).amin(dim=1, keepdim=True)
-    row_max = sims.masked_fill(~candidates, -big).amax(dim=1, keepdim=True)
-    spread = (row_max - row_min).clamp_min(eps)
-    return (2.0 * (sims - row_min) / spread - 1.0) / tau
 
 
 def multi_positive_loss(
@@ -181,7 +171,7 @@ def multi_positive_loss(
         sims = torch.cat([sims, similarity(e_anchor, l2_normalize(hard_negatives, normalize))], dim=1)
     candidates, positives = candidates[anchors], positives[anchors]
 
-    logits = _minmax_logits(sims, candidates, tau, MINMAX_EPS) if minmax else sims / tau
+    logits = minmax_logits(sims, tau, candidates, MINMAX_EPS) if minmax else sims / tau
     neg_inf = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)
     logits = torch.where(candidates, logits, neg_inf)
     log_denominator = torch.logsumexp(logits, dim=1)

@@ -114,6 +114,8 @@ class TrainConfig:
             raise ConfigError(f"loss {self.loss!r} needs whole groups; use data_view groups")
         if self.loss in ("soft-priority", "soft-average", "mse", "weighted-multi") and not self.teacher:
             raise ConfigError(f"loss {self.loss!r} needs --teacher (a model, or 'self' for a frozen copy)")
+        if self.minmax and self.loss not in ("single", "multi", "multi-out", "weighted-multi"):
+            raise ConfigError(f"min-max scaling applies to the InfoNCE-type losses, not {self.loss!r}")
         if self.hard_negatives and self.view != "groups":
             raise ConfigError(
                 "hard negatives are supported with the multi-positive losses (data_view groups)"

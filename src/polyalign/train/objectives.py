@@ -77,7 +77,7 @@ def make_objective(
             return mse_distillation(x, y, teacher[:b].to(emb.device))
         x, y = gather_with_grad(x), gather_with_grad(y)
         if loss == "single":
-            return info_nce(x, y, temperature=tau, symmetric=cfg.symmetric)
+            return info_nce(x, y, temperature=tau, symmetric=cfg.symmetric, minmax=cfg.minmax)
         strategy = loss.removeprefix("soft-")
         tx = ty = None
         if strategy != "hard":

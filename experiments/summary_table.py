@@ -1,0 +1,83 @@
+"""One markdown table over studies: per arm, mean ± sd over seeds of the headline metrics.
+
+    python experiments/summary_table.py RUNS_ROOT "label=study/results/arm" ... [--pairs a:b,c:d]
+
+Each cell is the mean over a task's subsets (languages / pairs), averaged per seed, then mean ± sd over
+seeds. ``--pairs`` adds a Welch t-test over the per-seed means (seeds, not languages, are the units).
+Used to build the summary tables of experiments/RESULTS.md and the README from the studies' outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from scipy import stats
+
+from polyalign.eval.tasks import TATOEBA14
+
+COLUMNS = [  # (header, task, metric, row filter)
+    ("Tatoeba-36", "tatoeba", "accuracy", lambda r: True),
+    ("Tatoeba-14", "tatoeba", "accuracy", lambda r: r["langs"][0] in TATOEBA14),
+    ("Tatoeba seen", "tatoeba", "accuracy", lambda r: r["seen"] is True),
+    ("Tatoeba unseen", "tatoeba", "accuracy", lambda r: r["seen"] is False),
+    ("xsim ↓", "flores-xsim", "xsim_error", lambda r: True),
+    ("STSb-x", "stsb-x", "spearman", lambda r: True),
+    ("STSb mono", "stsb", "spearman", lambda r: True),
+    ("STS17", "sts17", "spearman", lambda r: True),
+    ("SIB-200", "sib200", "accuracy", lambda r: True),
+    ("SIB-200-x", "sib200-x", "accuracy", lambda r: True),
+]
+
+
+def seed_means(folder: Path) -> list[list[float]]:
+    out = []
+    for seed in sorted(folder.glob("seed-*")):
+        rows = [json.loads(line) for f in seed.glob("*.jsonl") for line in f.read_text().splitlines() if line]
+        means = []
+        for _, task, metric, keep in COLUMNS:
+            vals = [r["value"] for r in rows if r["task"] == task and r["metric"] == metric and keep(r)]
+            means.append(statistics.fmean(vals) if vals else float("nan"))
+        out.append(means)
+    return out
+
+
+def cell(vals: list[float]) -> str:
+    if any(v != v for v in vals):
+        return "–"
+    m = statistics.fmean(vals)
+    return f"{m:.1f} ± {statistics.stdev(vals):.1f}" if len(vals) > 1 else f"{m:.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("root")
+    ap.add_argument("arms", nargs="+", help="label=relative/path/to/results/arm")
+    ap.add_argument("--pairs", default="", help="a:b,… Welch t-test over seeds, b − a")
+    ap.add_argument("--columns", default="", help="comma-separated headers to keep (default: all with data)")
+    a = ap.parse_args()
+    data = {}
+    for spec in a.arms:
+        label, path = spec.split("=", 1)
+        data[label] = seed_means(Path(a.root) / path)
+    keep = [i for i, c in enumerate(COLUMNS) if (not a.columns or c[0] in a.columns.split(","))]
+    keep = [i for i in keep if any(s[i] == s[i] for seeds in data.values() for s in seeds)]
+    print("| model | seeds | " + " | ".join(COLUMNS[i][0] for i in keep) + " |")
+    print("|---|---:|" + "---:|" * len(keep))
+    for label, seeds in data.items():
+        print(f"| {label} | {len(seeds)} | " + " | ".join(cell([s[i] for s in seeds]) for i in keep) + " |")
+    for pair in filter(None, a.pairs.split(",")):
+        x, y = pair.split(":")
+        parts = []
+        for i in keep:
+            xs, ys = [s[i] for s in data[x]], [s[i] for s in data[y]]
+            d = statistics.fmean(ys) - statistics.fmean(xs)
+            p = stats.ttest_ind(ys, xs, equal_var=False).pvalue if min(len(xs), len(ys)) > 1 else float("nan")
+            parts.append(f"{COLUMNS[i][0]} {d:+.2f} (p={p:.3f})")
+        print(f"\n{y} − {x}: " + "; ".join(parts))
+
+
+if __name__ == "__main__":
+    main()
