@@ -1,6 +1,6 @@
 """One markdown table over studies: per arm, mean ± sd over seeds of the headline metrics.
 
-    python experiments/summary_table.py RUNS_ROOT "label=study/results/arm" ... [--pairs a:b,c:d]
+    python experiments/summary_table.py RUNS_ROOT "label=study/results/arm" ... [--pairs "a:b;c:d"]
 
 Each cell is the mean over a task's subsets (languages / pairs), averaged per seed, then mean ± sd over
 seeds. ``--pairs`` adds a Welch t-test over the per-seed means (seeds, not languages, are the units).
@@ -55,7 +55,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("root")
     ap.add_argument("arms", nargs="+", help="label=relative/path/to/results/arm")
-    ap.add_argument("--pairs", default="", help="a:b,… Welch t-test over seeds, b − a")
+    ap.add_argument("--pairs", default="", help="a:b;… (labels) Welch t-test over seeds, b − a")
     ap.add_argument("--columns", default="", help="comma-separated headers to keep (default: all with data)")
     a = ap.parse_args()
     data = {}
@@ -68,7 +68,7 @@ def main() -> None:
     print("|---|---:|" + "---:|" * len(keep))
     for label, seeds in data.items():
         print(f"| {label} | {len(seeds)} | " + " | ".join(cell([s[i] for s in seeds]) for i in keep) + " |")
-    for pair in filter(None, a.pairs.split(",")):
+    for pair in filter(None, a.pairs.split(";")):
         x, y = pair.split(":")
         parts = []
         for i in keep:
