@@ -19,49 +19,13 @@ from polyalign.losses import (
     teacher_positive_weights,
 )
 
-WORDS = "the cat dog sat ran on a mat house big small red le chat chien maison der hund katze haus".split()
-
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    """A random 1-layer BERT (hidden 32) with an in-process word-level tokenizer; nothing downloaded."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    """A random 1-layer BERT (hidden 32) from :mod:`polyalign.models.tiny`; nothing downloaded."""
+    from polyalign.models.tiny import build_tiny_encoder
 
-    path = tmp_path_factory.mktemp("tiny_bert")
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = {tok: i for i, tok in enumerate(specials + WORDS)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=32,
-    )
-    fast.save_pretrained(str(path))
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    BertModel(config).save_pretrained(str(path))
-    transformer = Transformer(str(path), max_seq_length=32)
-    return SentenceTransformer(modules=[transformer, Pooling(32, pooling_mode="mean")], device="cpu")
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny_bert"), layers=1, dropout=0.0, max_seq_length=32)
 
 
 def _features(model, *columns):
