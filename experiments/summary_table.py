@@ -60,7 +60,7 @@ def main() -> None:
     a = ap.parse_args()
     data = {}
     for spec in a.arms:
-        label, path = spec.split("=", 1)
+        label, path = spec.rsplit("=", 1)  # labels may contain "=", paths do not
         data[label] = seed_means(Path(a.root) / path)
     keep = [i for i, c in enumerate(COLUMNS) if (not a.columns or c[0] in a.columns.split(","))]
     keep = [i for i in keep if any(s[i] == s[i] for seeds in data.values() for s in seeds)]
@@ -75,7 +75,7 @@ def main() -> None:
             xs, ys = [s[i] for s in data[x]], [s[i] for s in data[y]]
             d = statistics.fmean(ys) - statistics.fmean(xs)
             p = stats.ttest_ind(ys, xs, equal_var=False).pvalue if min(len(xs), len(ys)) > 1 else float("nan")
-            parts.append(f"{COLUMNS[i][0]} {d:+.2f} (p={p:.3f})")
+            parts.append(f"{COLUMNS[i][0]} {d:+.2f}" + (f" (p={p:.3f})" if p == p else ""))
         print(f"\n{y} − {x}: " + "; ".join(parts))
 
 
