@@ -145,6 +145,23 @@ def test_misaligned_tatoeba_is_an_error(tmp_path):
         evaluate(Fake(), tasks=["tatoeba:deu"], data_dir=tmp_path, use_cache=False)
 
 
+@pytest.mark.parametrize(
+    "task, error, message",
+    [
+        ("sts-file", ConfigError, "sts-file needs PATH"),
+        ("cls-file:only-one", ConfigError, "needs TRAIN,TEST paths"),
+        ("bucc", ConfigError, "bucc needs DIR"),
+        ("sts-file:{tmp}/missing.tsv", DataError, "missing.tsv: file not found"),
+        ("cls-file:{tmp}/train.tsv,{tmp}/missing.tsv", DataError, "missing.tsv: file not found"),
+        ("bucc:{tmp}/no-such-folder", DataError, "no-such-folder: folder not found"),
+    ],
+)
+def test_file_tasks_name_what_is_missing(tmp_path, task, error, message):
+    (tmp_path / "train.tsv").write_text("text\tlabel\na\tx\n")
+    with pytest.raises(error, match=message):
+        evaluate(lambda texts: np.ones((len(texts), 4)), tasks=[task.format(tmp=tmp_path)], use_cache=False)
+
+
 def test_row_seen():
     assert row_seen(["deu", "eng"], ["de", "en"]) is True
     assert row_seen(["deu_Latn", "eng_Latn"], ["de"]) is False  # a pair is seen only if both sides are

@@ -402,12 +402,15 @@ class StsbCrossTask(StsbTask):
         return rows
 
 
-class StsFileTask(Task):
-    name = "sts-file"
+class _PathTask(Task):
+    """A task over user files rather than languages: ``NAME:PATH`` (see ``usage``)."""
+
     takes_langs = False
+    usage = "PATH"  # what follows ``NAME:`` on the command line
+    folder = False  # whether the path is a folder (else a file)
 
     def default_items(self, ctx):
-        raise ConfigError("sts-file needs a path: --tasks sts-file:PATH")
+        raise ConfigError(f"{self.name} needs {self.usage}: --tasks {self.name}:{self.usage}")
 
     def parse_items(self, arg, ctx):
         return [arg]
@@ -416,10 +419,15 @@ class StsFileTask(Task):
         return []
 
     def resolve(self, items, ctx):
-        for path in items:
-            if not Path(path).is_file():
-                raise DataError("file not found", path)
+        for item in items:
+            for path in (item,) if isinstance(item, str) else item:
+                if not (Path(path).is_dir() if self.folder else Path(path).is_file()):
+                    raise DataError("folder not found" if self.folder else "file not found", path)
         return items
+
+
+class StsFileTask(_PathTask):
+    name = "sts-file"
 
     def run(self, items, ctx):
         rows = []
@@ -522,28 +530,15 @@ class SibCrossTask(SibTask):
         return rows
 
 
-class ClsFileTask(Task):
+class ClsFileTask(_PathTask):
     name = "cls-file"
-    takes_langs = False
-
-    def default_items(self, ctx):
-        raise ConfigError("cls-file needs two paths: --tasks cls-file:TRAIN,TEST")
+    usage = "TRAIN,TEST"
 
     def parse_items(self, arg, ctx):
         parts = _split_arg(arg)
         if len(parts) != 2:
             raise ConfigError(f"cls-file needs TRAIN,TEST paths, got {arg!r}")
         return [tuple(parts)]
-
-    def item_langs(self, item):
-        return []
-
-    def resolve(self, items, ctx):
-        for pair in items:
-            for path in pair:
-                if not Path(path).is_file():
-                    raise DataError("file not found", path)
-        return items
 
     def run(self, items, ctx):
         rows = []
@@ -562,24 +557,10 @@ class ClsFileTask(Task):
         return rows
 
 
-class BuccTask(Task):
+class BuccTask(_PathTask):
     name = "bucc"
-    takes_langs = False
-
-    def default_items(self, ctx):
-        raise ConfigError("bucc needs a folder: --tasks bucc:DIR")
-
-    def parse_items(self, arg, ctx):
-        return [arg]
-
-    def item_langs(self, item):
-        return []
-
-    def resolve(self, items, ctx):
-        for folder in items:
-            if not Path(folder).is_dir():
-                raise DataError("BUCC folder not found", folder)
-        return items
+    usage = "DIR"
+    folder = True
 
     def run(self, items, ctx):
         rows = []
