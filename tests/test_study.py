@@ -91,7 +91,10 @@ def test_study_parallel_jobs_match_serial_runs(setup, data_dir):
     assert rows(parallel) == rows(serial)
 
 
-def test_study_unknown_arm_is_an_error(setup, data_dir):
+def test_study_bad_request_is_an_error_before_any_work(setup, data_dir):
     tmp, model, corpus = setup
     with pytest.raises(ConfigError, match="unknown arm"):
         run_study(_config(tmp, model, corpus), out=tmp / "bad", data_dir=data_dir, only=["nope"])
+    with pytest.raises(ConfigError, match="--jobs must be"):
+        run_study(_config(tmp, model, corpus), out=tmp / "bad", data_dir=data_dir, jobs=0)
+    assert not (tmp / "bad" / "corpus").exists() and not (tmp / "bad" / "results").exists()

@@ -94,9 +94,8 @@ def _run_jobs(
 ) -> tuple[dict, list[str]]:
     """Run arm × seed pairs as ``jobs`` concurrent child processes (one ``polyalign study`` each).
 
-    Small encoders leave most of a GPU idle; several runs side by side on one device finish a grid
-    several times faster than one after another. Each child's output goes to ``out/logs``; a failed
-    child does not stop the others."""
+    Small encoders leave most of a GPU idle, so several runs can share one device. Each child's
+    output goes to ``out/logs``; a failed child does not stop the others."""
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -140,6 +139,12 @@ def run_study(
 
     datasets.disable_progress_bars()
     study = StudyConfig.from_yaml(config_path)
+    # Check the request before any data is built or model evaluated.
+    unknown = sorted(set(only or []) - set(study.arms))
+    if unknown:
+        raise ConfigError(f"{config_path}: unknown arm(s) {unknown}; arms: {sorted(study.arms)}")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be ≥ 1, not {jobs}")
     out = Path(out or Path("runs") / study.name)
     out.mkdir(parents=True, exist_ok=True)
     seeds = seeds or study.seeds
@@ -163,9 +168,6 @@ def run_study(
     if study.include_base and not report_only:
         evaluate_to(base_model, out / "results" / "base" / "seed-0")
     arms = [a for a in study.arms if not only or a in only]
-    unknown = sorted(set(only or []) - set(study.arms))
-    if unknown:
-        raise ConfigError(f"{config_path}: unknown arm(s) {unknown}; arms: {sorted(study.arms)}")
     failed: list[str] = []
     if report_only:
         arms = []

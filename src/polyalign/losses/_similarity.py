@@ -10,7 +10,8 @@ __all__ = ["MINMAX_EPS", "l2_normalize", "minmax_logits", "similarity", "soft_cr
 
 # Guards the norm of an all-zero row; far below any real embedding norm.
 _NORM_EPS = 1e-12
-# Floor on a row's similarity spread in min-max scaling (a row of identical similarities).
+# Floor on a row's similarity spread in min-max scaling: only reached when all candidates of an anchor
+# are (numerically) equally similar, where any finite scale gives the same (uniform) softmax.
 MINMAX_EPS = 1e-6
 
 

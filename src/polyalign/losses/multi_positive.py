@@ -24,9 +24,6 @@ from ._similarity import MINMAX_EPS, l2_normalize, minmax_logits, similarity
 
 __all__ = ["MINMAX_EPS", "multi_positive_loss", "teacher_positive_weights"]
 
-# Floor on a row's similarity range in the min-max rescaling: only reached when all candidates of an
-# anchor are (numerically) equally similar, where any finite scale gives the same (uniform) softmax.
-
 _FORMS = ("in", "out")
 _SCOPES = ("all", "group")
 
