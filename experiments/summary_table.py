@@ -26,7 +26,7 @@ COLUMNS = [  # (header, task, metric, row filter)
     ("xsim ↓", "flores-xsim", "xsim_error", lambda r: True),
     ("STSb-x", "stsb-x", "spearman", lambda r: True),
     ("STSb mono", "stsb", "spearman", lambda r: True),
-    ("STS17", "sts17", "spearman", lambda r: True),
+    ("STS17 (SemEval)", "sts17-semeval", "spearman", lambda r: True),
     ("SIB-200", "sib200", "accuracy", lambda r: True),
     ("SIB-200-x", "sib200-x", "accuracy", lambda r: True),
 ]

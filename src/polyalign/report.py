@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,7 @@ class Scores:
     label: str
     seeds: list[dict[Key, float]]
     seen: dict[Key, bool | None]
+    lengths: set = field(default_factory=set)  # the max_seq_length values its rows were computed at
 
     def mean(self, key: Key) -> float:
         return float(np.mean([s[key] for s in self.seeds]))
@@ -115,7 +116,30 @@ def scores_by_label(seed_rows: list[list[dict]], label: str) -> Scores:
         seeds.append(values)
         for k, v in s.items():
             seen.setdefault(k, v)
-    return Scores(label, seeds, seen)
+    lengths = {r.get("max_seq_length") for rows in seed_rows for r in rows}
+    return Scores(label, seeds, seen, lengths)
+
+
+def check_lengths(sets: list[Scores], allow_mixed: bool = False) -> str | None:
+    """Refuse a comparison whose result sets were computed at different token limits (a model
+    truncated at 64 tokens loses on long sentences whatever its training did). Rows without the
+    field (results written before polyalign recorded it) count as unknown. Returns a warning line
+    when the comparison is allowed but not clean, else None."""
+    known = {n for sc in sets for n in sc.lengths if n is not None}
+    unknown = [sc.label for sc in sets if None in sc.lengths]
+    if len(known) > 1:
+        detail = "; ".join(f"{sc.label}: {sorted(map(str, sc.lengths))}" for sc in sets)
+        if not allow_mixed:
+            raise DataError(
+                f"results computed at different max_seq_length ({detail}): re-evaluate every model with "
+                "the same --max-seq-length, or pass --allow-mixed-lengths"
+            )
+        return f"WARNING: mixed max_seq_length ({detail}); deltas are biased by truncation"
+    if unknown:
+        return (
+            f"note: max_seq_length not recorded for {', '.join(unknown)} (results older than polyalign 0.2)"
+        )
+    return None
 
 
 def paired_test(a, b, method: str = "wilcoxon") -> float:
@@ -145,9 +169,19 @@ def _sd(values: list[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def compare(base: Scores, runs: list[Scores], metrics: str = "primary", test: str = "wilcoxon") -> list[dict]:
+def compare(
+    base: Scores,
+    runs: list[Scores],
+    metrics: str = "primary",
+    test: str = "wilcoxon",
+    allow_mixed_lengths: bool = False,
+) -> list[dict]:
     """One dict per (task, metric, group ∈ all/seen/unseen, label) with base and label mean ± sd,
-    Δ and the paired test's p-value, over the subsets that the base and *all* runs share."""
+    Δ and the paired test's p-value, over the subsets that the base and *all* runs share.
+    Result sets computed at different ``max_seq_length`` are refused (see :func:`check_lengths`)."""
+    warning = check_lengths([base, *runs], allow_mixed_lengths)
+    if warning:
+        log.warning(warning)
     keys = base.keys()
     for r in runs:
         keys &= r.keys()
@@ -189,6 +223,7 @@ def compare(base: Scores, runs: list[Scores], metrics: str = "primary", test: st
                         if len(gk) > 1
                         else math.nan,
                         "higher_is_better": higher_is_better(metric),
+                        "length_warning": warning,
                     }
                 )
     return out
@@ -205,6 +240,7 @@ def deltas_table(comparison: list[dict], base_label: str = "base") -> str:
     if not comparison:
         return "No comparable results.\n"
     labels = list(dict.fromkeys(c["label"] for c in comparison))
+    warnings = list(dict.fromkeys(c["length_warning"] for c in comparison if c.get("length_warning")))
     head = ["task", "metric", "group", "n", base_label]
     for lab in labels:
         head += [lab, f"Δ {lab}", "p"]
@@ -233,6 +269,8 @@ def deltas_table(comparison: list[dict], base_label: str = "base") -> str:
         "Mean ± sd over seeds (" + ", ".join(f"{k}: {v}" for k, v in seeds.items()) + "); "
         "Δ vs " + base_label + "; ✓ = better; p: paired test over subsets (languages).",
     ]
+    if warnings:
+        lines = [f"**{w}**" for w in warnings] + [""] + lines
     return "\n".join(lines) + "\n"
 
 

@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument(
         "--test", choices=["wilcoxon", "ttest"], default="wilcoxon", help="paired test over languages"
     )
+    c.add_argument(
+        "--allow-mixed-lengths",
+        action="store_true",
+        help="compare results computed at different max_seq_length (flagged in the table)",
+    )
     c.add_argument("--out", default=None, help="folder for deltas.md and the per-task bar charts (PNG)")
     c.add_argument(
         "--plots", default=None, help="comma-separated tasks to plot (default: every compared task)"
@@ -89,7 +94,13 @@ def run_compare(args: argparse.Namespace) -> int:
         if label == base_label or label in {r.label for r in runs}:
             raise ConfigError(f"duplicate label {label!r}")
         runs.append(report.scores_by_label([report.load_results(p) for p in paths], label))
-    comparison = report.compare(base, runs, metrics="all" if args.all_metrics else "primary", test=args.test)
+    comparison = report.compare(
+        base,
+        runs,
+        metrics="all" if args.all_metrics else "primary",
+        test=args.test,
+        allow_mixed_lengths=args.allow_mixed_lengths,
+    )
     table = report.deltas_table(comparison, base_label)
     sys.stdout.write(table)
     if args.out:

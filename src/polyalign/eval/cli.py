@@ -15,7 +15,7 @@ TASK_NAMES = [
     "tatoeba112",
     "flores-xsim",
     "flores-dev-xsim",
-    "sts17",
+    "sts17-semeval",
     "stsb",
     "stsb-x",
     "sts-file",
@@ -23,6 +23,7 @@ TASK_NAMES = [
     "sib200-x",
     "cls-file",
     "bucc",
+    "bitext-dir",
 ]
 
 
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluate an encoder: Tatoeba, FLORES xsim, STS, SIB-200, BUCC",
         description="Evaluate an encoder and write one JSONL row per score plus a markdown summary.",
         epilog="tasks: " + ", ".join(TASK_NAMES) + "; e.g. --tasks tatoeba:deu,fra flores-xsim:deu,deu-fra "
-        "sts17 sib200-x:swh. Suites (quick, paper, full) are listed in polyalign.eval.tasks.SUITES.",
+        "sts17-semeval sib200-x:swh. Suites (quick, paper, full) are listed in polyalign.eval.tasks.SUITES.",
     )
     p.add_argument("--model", required=True, help="model path, hub id or alias (e.g. me5-small-q4)")
     p.add_argument("--suite", choices=["quick", "paper", "full"], default=None, help="a named task suite")
@@ -77,6 +78,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-sentences", type=int, default=None, help="truncate every set (smoke tests only)")
+    p.add_argument(
+        "--max-seq-length",
+        type=int,
+        default=None,
+        help="token limit for every model of a comparison (default: the model's own; recorded in each row)",
+    )
+    p.add_argument("--pivot", default="eng", help="bitext-dir: score every language to and from it")
+    p.add_argument(
+        "--pairs", default=None, help="bitext-dir: extra comma-separated pairs, e.g. deu-fra,rus-zho"
+    )
     p.add_argument("--bucc-backend", choices=["torch", "faiss", "auto"], default="torch")
     p.add_argument("--bucc-strategy", choices=["max", "intersect"], default="max")
     p.add_argument("--quiet", action="store_true", help="do not print the summary")
@@ -99,6 +110,12 @@ def run_eval(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     from ..models import load_encoder
 
+    pairs = []
+    for item in parse_lang_list(args.pairs):
+        a, sep, b = item.partition("-")
+        if not sep or not a or not b:
+            raise ConfigError(f"--pairs: expected SRC-TGT items like deu-fra, got {item!r}")
+        pairs.append((a, b))
     prompt = "" if args.no_prompt else args.prompt
     model = load_encoder(args.model, pooling=args.pooling, prompt=prompt, device=args.device)
     seen = parse_lang_list(args.seen_langs) or None
@@ -124,6 +141,9 @@ def run_eval(args: argparse.Namespace) -> int:
         bucc_backend=args.bucc_backend,
         bucc_strategy=args.bucc_strategy,
         max_sentences=args.max_sentences,
+        max_seq_length=args.max_seq_length,
+        pivot=args.pivot,
+        pairs=pairs,
     )
     jsonl, md = results_paths(args.out, name)
     if not args.quiet:

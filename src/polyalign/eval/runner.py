@@ -66,6 +66,9 @@ def evaluate(
     bucc_backend: str = "torch",
     bucc_strategy: str = "max",
     max_sentences: int | None = None,
+    max_seq_length: int | None = None,
+    pivot: str = "eng",
+    pairs: list[tuple[str, str]] | None = None,
     stats: dict | None = None,
 ) -> list[dict]:
     """Evaluate ``model`` (a SentenceTransformer, any object with ``encode``, or an :class:`Encoder`).
@@ -74,10 +77,20 @@ def evaluate(
     task strings (``"tatoeba:deu,fra"``, ...), added to the suite's. ``langs`` selects/filters
     languages, ``seen_langs`` marks rows seen/unseen. With ``out`` (a folder, or a ``.jsonl`` path)
     the rows are written to ``<out>/<model>.jsonl`` and the summary to ``<out>/<model>.md``.
-    ``stats``, if a dict, receives timings: ``seconds``, ``task_seconds``, ``sentences_encoded``,
+    ``max_seq_length`` sets the model's token limit for this evaluation (default: the model's own);
+    every row records the limit it was computed at, because scores at different limits are not
+    comparable (``polyalign report`` refuses to mix them). ``pivot`` and ``pairs`` are for the
+    ``bitext-dir`` task. ``stats``, if a dict, receives timings: ``seconds``, ``task_seconds``, ``sentences_encoded``,
     ``sentences_per_second``, ``cache_hits``. Returns the rows.
     """
     started = time.perf_counter()
+    if max_seq_length is not None:
+        if max_seq_length < 1:
+            raise ConfigError(f"max_seq_length must be >= 1, not {max_seq_length}")
+        target = model.model if isinstance(model, Encoder) else model
+        if not hasattr(target, "max_seq_length"):
+            raise ConfigError("max_seq_length: this model has no token limit to set")
+        target.max_seq_length = max_seq_length
     encoder = as_encoder(
         model, prompt=prompt, batch_size=batch_size, cache_dir=cache_dir, use_cache=use_cache
     )
@@ -93,7 +106,10 @@ def evaluate(
         bucc_backend=bucc_backend,
         bucc_strategy=bucc_strategy,
         max_sentences=max_sentences,
+        pivot=pivot,
+        pairs=list(pairs or []),
     )
+    seq_len = getattr(encoder.model, "max_seq_length", None)
     planned = plan(ctx, suite=suite, tasks=tasks, langs=langs)
     date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     rows: list[dict] = []
@@ -112,6 +128,7 @@ def evaluate(
                     "seen": row_seen(r["langs"], seen_langs),
                     **r,
                     "prompt": encoder.prompt,
+                    "max_seq_length": seq_len,
                     "suite": suite,
                     "date": date,
                     "fingerprint": encoder.fingerprint,
@@ -170,6 +187,8 @@ def summarize(rows: list[dict], seen_langs=None) -> str:
     meta = [f"prompt: {prompt!r}"]
     if rows[0].get("suite"):
         meta.append(f"suite: {rows[0]['suite']}")
+    lengths = sorted({str(r.get("max_seq_length")) for r in rows})
+    meta.append("max_seq_length: " + ", ".join(lengths))
     if seen_langs:
         meta.append("seen languages: " + ", ".join(seen_langs))
     lines += ["; ".join(meta), ""]
@@ -249,12 +268,9 @@ def make_dev_evaluator(
 
         def score(enc: Encoder) -> dict[str, float]:
             emb = {c: enc.encode(t) for c, t in texts.items()}
+            # LASER's xsim in the direction LASER reports, xxx -> eng (as the flores-xsim task).
             return {
-                f"xsim_error/{c}": (
-                    bitext.xsim_error_rate(emb[c], emb[eng], k=k)
-                    + bitext.xsim_error_rate(emb[eng], emb[c], k=k)
-                )
-                / 2
+                f"xsim_error/{c}": bitext.xsim_error_rate(emb[c], emb[eng], k=k, tgt_texts=texts[eng])
                 for c in codes
             }
 
@@ -270,7 +286,7 @@ def make_dev_evaluator(
             out = {}
             for c, (src, eng) in pairs.items():
                 x, y = enc.encode(src), enc.encode(eng)
-                out[f"accuracy/{c}"] = (bitext.retrieval_accuracy(x, y) + bitext.retrieval_accuracy(y, x)) / 2
+                out[f"accuracy/{c}"] = bitext.retrieval_accuracy(x, y)  # XTREME's direction, xxx -> eng
             return out
 
         higher_is_better = True

@@ -7,7 +7,7 @@ PRIMARY_METRIC: dict[str, tuple[str, bool]] = {
     "tatoeba": ("accuracy", True),
     "flores-xsim": ("xsim_error", False),
     "flores-dev-xsim": ("xsim_error", False),
-    "sts17": ("spearman", True),
+    "sts17-semeval": ("spearman", True),
     "stsb": ("spearman", True),
     "stsb-x": ("spearman", True),
     "sts-file": ("spearman", True),
@@ -15,6 +15,7 @@ PRIMARY_METRIC: dict[str, tuple[str, bool]] = {
     "sib200-x": ("accuracy", True),
     "cls-file": ("accuracy", True),
     "bucc": ("f1", True),
+    "bitext-dir": ("accuracy", True),
 }
 
 # Metrics where lower is better (wherever they appear).

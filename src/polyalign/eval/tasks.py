@@ -5,10 +5,16 @@ A task is named by a string ``NAME[:ARG]``:
 =================  ======================================================================================
 ``tatoeba``        Tatoeba xxx<->eng retrieval accuracy. ARG: languages (``deu,fra``) or a named set
                    (``tatoeba14``, ``tatoeba36``, ``tatoeba112``); ``tatoeba14`` etc. also work as names.
-``flores-xsim``    FLORES-200 **devtest** xsim error rate. ARG items: ``deu`` (deu<->eng) or ``deu-fra``
-                   (any pair), or ``all`` (every language <-> English).
+                   ``accuracy`` is XTREME's direction, xxx -> eng; ``accuracy_en2xx`` and
+                   ``accuracy_mean_both`` are extra rows.
+``flores-xsim``    FLORES-200 **devtest** xsim error rate (LASER's definition, see :mod:`.bitext`). ARG
+                   items: ``deu`` (deu->eng) or ``deu-fra`` (any pair), or ``all`` (every language ->
+                   English). ``xsim_error`` is src -> tgt (LASER reports xxx -> eng); the other direction
+                   is the row ``xsim_error_tgt2src``.
 ``flores-dev-xsim`` the same on FLORES **dev** (for model selection; never report it as a test score).
-``sts17``          SemEval-2017 STS. ARG: ``ar-ar,ar-en,es-es,es-en,es-en-4b,en-en``.
+``sts17-semeval``  The official SemEval-2017 Task 1 tracks. ARG: ``ar-ar,ar-en,es-es,es-en,es-en-4b,en-en``.
+                   Not MTEB's ``STS17`` (11 subsets, 7 of them the extended crosslingual pairs that
+                   are not available here): the default 5 tracks' mean is not comparable with MTEB's.
 ``stsb``           STS-B multi-mt test, monolingual. ARG: languages (``de,fr``).
 ``stsb-x``         STS-B multi-mt test, cross-lingual. ARG: pairs ``en-de`` (sentence 1 in en, 2 in de);
                    a bare ``de`` means ``en-de``.
@@ -17,6 +23,10 @@ A task is named by a string ``NAME[:ARG]``:
 ``sib200-x``       SIB-200 zero-shot cross-lingual: trained on eng_Latn, tested on each language.
 ``cls-file``       ARG: ``TRAIN,TEST`` — TSV/CSV files of text + label.
 ``bucc``           ARG: a folder with ``<src>-<tgt>.<split>.{<src>,<tgt>,gold}`` (see :mod:`.bitext`).
+``bitext-dir``     ARG: a folder of line-aligned files, one per language, the code being the file name
+                   without its last extension (``deu.txt``, ``zho_Hans.txt``). Every language to and
+                   from the pivot (``--pivot``, default ``eng``) plus any ``--pairs``: Tatoeba-style
+                   accuracy and xsim, subset ``<lang>-<pivot>``, headline direction lang -> pivot.
 =================  ======================================================================================
 
 A suffix ``@N`` caps every subset of a task at N sentence pairs: a seeded random sample of the lines
@@ -70,14 +80,14 @@ SUITES: dict[str, list[str]] = {
     "quick": [
         "tatoeba:tatoeba14@100",
         "flores-xsim:" + ",".join(FLORES_QUICK) + "@100",
-        "sts17",
+        "sts17-semeval",
         "stsb-x:" + ",".join(STSB_X_QUICK) + "@128",
         "sib200-x:" + ",".join(SIB_QUICK) + "@50",
     ],
     "paper": [
         "tatoeba:tatoeba36",
         "flores-xsim:" + ",".join(FLORES_PAPER + FLORES_NON_ENGLISH),
-        "sts17",
+        "sts17-semeval",
         "stsb:" + ",".join(sts.STSB_LANGS),
         "stsb-x:" + ",".join(f"en-{x}" for x in sts.STSB_LANGS if x != "en") + ",de-fr,es-zh,ru-zh",
         "sib200:" + ",".join(SIB_PAPER + ["eng"]),
@@ -86,7 +96,7 @@ SUITES: dict[str, list[str]] = {
     "full": [
         "tatoeba:tatoeba112",
         "flores-xsim:all",
-        "sts17:" + ",".join(sts.STS17_TRACKS),
+        "sts17-semeval:" + ",".join(sts.STS17_TRACKS),
         "stsb:" + ",".join(sts.STSB_LANGS),
         "stsb-x:" + ",".join(f"en-{x}" for x in sts.STSB_LANGS if x != "en"),
         "sib200:all",
@@ -109,6 +119,8 @@ class EvalContext:
     bucc_backend: str = "torch"
     bucc_strategy: str = "max"
     max_sentences: int | None = None  # truncate every set (smoke tests); None = full sets
+    pivot: str = "eng"  # bitext-dir: every language is scored to and from this one
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # bitext-dir: extra (src, tgt) pairs
 
 
 def _row(subset: str, metric: str, value: float, langs: list[str], **extra) -> dict:
@@ -219,10 +231,14 @@ class TatoebaTask(Task):
             xx2en = bitext.retrieval_accuracy(x, y, device=ctx.device)
             en2xx = bitext.retrieval_accuracy(y, x, device=ctx.device)
             subset, langs = f"{code}-eng", [code, "eng"]
+            # XTREME's protocol (evaluate_retrieval.py): each xxx sentence retrieves its nearest English
+            # sentence; that direction is the headline. The other direction and the mean of both
+            # (polyalign < 0.2 reported the mean as "accuracy") stay as rows of their own.
             rows += [
-                _row(subset, "accuracy", (xx2en + en2xx) / 2, langs, n=len(src)),
+                _row(subset, "accuracy", xx2en, langs, n=len(src), direction="xx2en"),
                 _row(subset, "accuracy_xx2en", xx2en, langs, n=len(src)),
                 _row(subset, "accuracy_en2xx", en2xx, langs, n=len(src)),
+                _row(subset, "accuracy_mean_both", (xx2en + en2xx) / 2, langs, n=len(src)),
             ]
         return rows
 
@@ -269,24 +285,31 @@ class FloresXsimTask(Task):
         # Each language is encoded once, whatever the number of pairs it is in. A cap keeps the first N
         # lines: whole articles, so that same-topic neighbours remain as hard candidates (a random
         # sample of FLORES sentences is too easy to tell apart to measure anything).
-        emb = {}
+        emb, lines = {}, {}
         cap = self.cap(ctx)
         for c in codes:
-            lines = texts[c][:cap] if cap else texts[c]
-            if not lines:
+            lines[c] = texts[c][:cap] if cap else texts[c]
+            if not lines[c]:
                 raise DataError(f"FLORES-200 {self.split} {c} is empty")
-            emb[c] = ctx.encoder.encode(lines, key=f"flores200/{self.split}/{c}")
-        rows = []
-        for a, b in items:
-            fwd = bitext.xsim_error_rate(emb[a], emb[b], k=ctx.k, device=ctx.device)
-            bwd = bitext.xsim_error_rate(emb[b], emb[a], k=ctx.k, device=ctx.device)
-            subset, langs, n = f"{a}-{b}", [a, b], len(emb[a])
-            rows += [
-                _row(subset, "xsim_error", (fwd + bwd) / 2, langs, n=n),
-                _row(subset, "xsim_error_src2tgt", fwd, langs, n=n),
-                _row(subset, "xsim_error_tgt2src", bwd, langs, n=n),
-            ]
-        return rows
+            emb[c] = ctx.encoder.encode(lines[c], key=f"flores200/{self.split}/{c}")
+        return _xsim_rows(items, emb, lines, ctx)
+
+
+def _xsim_rows(items, emb, lines, ctx: EvalContext) -> list[dict]:
+    """LASER's xsim for each pair (src, tgt), both directions; the headline ``xsim_error`` is
+    src -> tgt, the direction LASER reports for xxx -> eng. Errors are counted by target text, as
+    LASER does when it is given the target text file (a duplicate sentence is not an error)."""
+    rows = []
+    for a, b in items:
+        fwd = bitext.xsim_error_rate(emb[a], emb[b], k=ctx.k, device=ctx.device, tgt_texts=lines[b])
+        bwd = bitext.xsim_error_rate(emb[b], emb[a], k=ctx.k, device=ctx.device, tgt_texts=lines[a])
+        subset, langs, n = f"{a}-{b}", [a, b], len(emb[a])
+        rows += [
+            _row(subset, "xsim_error", fwd, langs, n=n, direction="src2tgt", k=ctx.k),
+            _row(subset, "xsim_error_src2tgt", fwd, langs, n=n, k=ctx.k),
+            _row(subset, "xsim_error_tgt2src", bwd, langs, n=n, k=ctx.k),
+        ]
+    return rows
 
 
 class FloresDevXsimTask(FloresXsimTask):
@@ -295,7 +318,7 @@ class FloresDevXsimTask(FloresXsimTask):
 
 
 class Sts17Task(Task):
-    name = "sts17"
+    name = "sts17-semeval"
 
     def available_langs(self, ctx):
         return ["ar", "en", "es"]
@@ -584,6 +607,89 @@ class BuccTask(_PathTask):
         return rows
 
 
+def read_bitext_dir(folder) -> tuple[dict[str, list[str]], dict[str, Path]]:
+    """A user's multi-way test set: ``{code: lines}`` from a folder of line-aligned files, the code
+    being each file name without its last extension. Every bad input is a one-line :class:`DataError`."""
+    from ..io import read_lines
+
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    paths: dict[str, Path] = {}
+    for path in files:
+        code = path.name.rsplit(".", 1)[0] if "." in path.name else path.name
+        clash = next((c for c in paths if canonical(c) == canonical(code)), None)
+        if clash is not None:
+            raise DataError(
+                f"two files for language {canonical(code)!r}: {paths[clash].name}, {path.name}", folder
+            )
+        paths[code] = path
+    if len(paths) < 2:
+        raise DataError(f"need line-aligned files in at least 2 languages, found {len(paths)}", folder)
+    texts = {}
+    for code, path in paths.items():
+        lines = read_lines(path)
+        if not lines:
+            raise DataError("empty file", path)
+        blank = next((i for i, t in enumerate(lines, start=1) if not t.strip()), None)
+        if blank is not None:
+            raise DataError(
+                "empty line (every line must be a sentence aligned with the other files)", path, blank
+            )
+        texts[code] = lines
+    from ..data.readers import check_aligned
+
+    check_aligned(texts, paths)
+    return texts, paths
+
+
+class BitextDirTask(_PathTask):
+    """``bitext-dir:DIR`` — bitext accuracy and xsim on the user's own multi-way test set."""
+
+    name = "bitext-dir"
+    usage = "DIR"
+    folder = True
+
+    def _pairs(self, codes: list[str], ctx: EvalContext, folder) -> list[tuple[str, str]]:
+        from ..data.readers import resolve_code
+
+        where = f"bitext-dir {folder}"
+        pivot = resolve_code(ctx.pivot, codes, where=where)
+        pairs = [(c, pivot) for c in codes if c != pivot]
+        for a, b in ctx.pairs:
+            pair = (resolve_code(a, codes, where=where), resolve_code(b, codes, where=where))
+            if pair[0] == pair[1]:
+                raise ConfigError(f"bitext-dir: a pair needs two different languages, got {a}-{b}")
+            pairs.append(pair)
+        return list(dict.fromkeys(pairs))
+
+    def resolve(self, items, ctx):
+        items = super().resolve(items, ctx)
+        for folder in items:  # read and check everything before any encoding
+            texts, _ = read_bitext_dir(folder)
+            self._pairs(list(texts), ctx, folder)
+        return items
+
+    def run(self, items, ctx):
+        rows = []
+        for folder in items:
+            texts, _ = read_bitext_dir(folder)
+            pairs = self._pairs(list(texts), ctx, folder)
+            codes = list(dict.fromkeys(c for pair in pairs for c in pair))
+            lines = {c: _cut(texts[c], self.cap(ctx)) for c in codes}
+            emb = {c: ctx.encoder.encode(lines[c], key=f"bitext-dir/{Path(folder).name}/{c}") for c in codes}
+            for a, b in pairs:
+                fwd = bitext.retrieval_accuracy(emb[a], emb[b], device=ctx.device)
+                bwd = bitext.retrieval_accuracy(emb[b], emb[a], device=ctx.device)
+                subset, langs, n = f"{a}-{b}", [a, b], len(lines[a])
+                rows += [
+                    _row(subset, "accuracy", fwd, langs, n=n, direction="src2tgt", path=str(folder)),
+                    _row(subset, "accuracy_src2tgt", fwd, langs, n=n, path=str(folder)),
+                    _row(subset, "accuracy_tgt2src", bwd, langs, n=n, path=str(folder)),
+                ]
+                rows += [{**r, "path": str(folder)} for r in _xsim_rows([(a, b)], emb, lines, ctx)]
+        return rows
+
+
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
     for cls in (
@@ -598,7 +704,15 @@ TASKS: dict[str, type[Task]] = {
         SibCrossTask,
         ClsFileTask,
         BuccTask,
+        BitextDirTask,
     )
+}
+
+
+# Names that used to mean something else: refusing them keeps old configs from silently changing meaning.
+RENAMED = {
+    "sts17": "task 'sts17' is now 'sts17-semeval': the 5 official SemEval-2017 tracks, which is not MTEB's "
+    "11-subset STS17",
 }
 
 
@@ -626,6 +740,8 @@ def parse_task(spec: str) -> Task:
         if sep:
             raise ConfigError(f"task {name!r} takes no argument; use tatoeba:LANGS")
         return TatoebaTask(name, limit)
+    if name in RENAMED:
+        raise ConfigError(RENAMED[name])
     if name not in TASKS:
         raise ConfigError(
             f"unknown task {name!r}; available: {', '.join(sorted(TASKS))} "

@@ -64,7 +64,10 @@ class TrainConfig:
     tcm: bool = _f(False, "soft losses: add the monolingual spaces, L = λ·L_cross + L_mono")
     tcm_lambda: float = _f(1.0, "λ of TCM")
     batch_groups: int = _f(64, "groups per step (pair losses take the same number of sentences per step)")
-    max_seq_length: int = _f(64, "truncate inputs to this many tokens")
+    max_seq_length: int = _f(64, "truncate training inputs to this many tokens (training batches only)")
+    inference_max_seq_length: int | None = _f(
+        None, "token limit saved with the model for inference (default: the backbone's own)"
+    )
     lr: float = _f(2e-5, "peak learning rate")
     weight_decay: float = _f(0.01, "AdamW weight decay")
     schedule: str = _f("linear", "linear, cosine or constant (after warm-up)")
@@ -126,6 +129,8 @@ class TrainConfig:
         for name in ("batch_groups", "max_seq_length", "chunk_size", "log_every", "save_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be ≥ 1")
+        if self.inference_max_seq_length is not None and self.inference_max_seq_length < 1:
+            raise ConfigError("inference_max_seq_length must be ≥ 1")
         if self.steps is not None and self.steps < 1:
             raise ConfigError("steps must be ≥ 1")
         if self.schedule not in ("linear", "cosine", "constant"):

@@ -143,11 +143,32 @@ def _scheduler(cfg: TrainConfig, optimizer, total: int):
     )
 
 
-def _save_model_atomic(model, out: Path) -> None:
-    """Write the sentence-transformers files into ``out`` without ever leaving a half-written model."""
+def training_card(cfg: TrainConfig, steps: int, inference_length: int | None) -> str:
+    """The model card's polyalign section: how the model was trained, and at which token limits."""
+    return (
+        "\n## Trained with polyalign\n\n"
+        f"- **Loss:** `{cfg.loss}` on `{cfg.view}` batches of {cfg.batch_groups} groups, τ = {cfg.temperature}"
+        f"{', min-max scaling' if cfg.minmax else ''}{f', teacher `{cfg.teacher}`' if cfg.teacher else ''}\n"
+        f"- **Base model:** `{cfg.model}`; **data:** `{cfg.data}`; {steps} steps, lr {cfg.lr}, seed {cfg.seed}\n"
+        f"- **Token limits:** training batches were truncated at {cfg.max_seq_length} tokens; the model "
+        f"encodes up to {inference_length} tokens at inference (the Maximum Sequence Length above).\n"
+    )
+
+
+def _save_model_atomic(model, out: Path, card: str | None = None) -> None:
+    """Write the sentence-transformers files into ``out`` without ever leaving a half-written model;
+    ``card`` is appended to the model card (README.md) that sentence-transformers writes."""
     staging = out / ".model-staging"
+    if card and hasattr(model, "_model_card_text"):
+        # sentence-transformers re-writes the card it loaded (the base model's: its token limit,
+        # its training) unless told otherwise; a trained model gets a card generated from itself.
+        model._model_card_text = None
     with atomic_path(staging, is_dir=True) as tmp:
         model.save(str(tmp))
+        if card:
+            readme = Path(tmp) / "README.md"
+            text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+            readme.write_text(text.rstrip("\n") + "\n" + card, encoding="utf-8")
     for item in staging.iterdir():
         dest = out / item.name
         if dest.is_dir():
@@ -224,7 +245,9 @@ class Trainer:
             pooling=cfg.pooling,
             prompt=cfg.prompt,
             device=str(self.device),
-            max_seq_length=cfg.max_seq_length,
+            # The training cap (cfg.max_seq_length) applies to training batches only (TokenTable);
+            # the saved model keeps the backbone's limit unless an inference limit is asked for.
+            max_seq_length=cfg.inference_max_seq_length,
             trust_remote_code=cfg.trust_remote_code,
         )
         self.prompt = model_prompt(self.model)
@@ -464,9 +487,11 @@ class Trainer:
             if best is not None and (out / "best").is_dir():
                 from sentence_transformers import SentenceTransformer
 
-                _save_model_atomic(SentenceTransformer(str(out / "best"), device="cpu"), out)
+                final = SentenceTransformer(str(out / "best"), device="cpu")
             else:
-                _save_model_atomic(self.model, out)
+                final = self.model
+            card = training_card(cfg, self.total, getattr(final, "max_seq_length", None))
+            _save_model_atomic(final, out, card)
             if history:
                 write_text_atomic(out / "eval_history.json", json.dumps(history, indent=2))
         elapsed = step_time
