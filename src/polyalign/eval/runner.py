@@ -286,7 +286,7 @@ def make_dev_evaluator(
             out = {}
             for c, (src, eng) in pairs.items():
                 x, y = enc.encode(src), enc.encode(eng)
-                out[f"accuracy/{c}"] = bitext.retrieval_accuracy(x, y)  # XTREME's direction, xxx -> eng
+                out[f"accuracy/{c}"] = bitext.retrieval_accuracy(y, x)  # XTREME's direction, eng -> xxx
             return out
 
         higher_is_better = True

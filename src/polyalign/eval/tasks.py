@@ -5,8 +5,8 @@ A task is named by a string ``NAME[:ARG]``:
 =================  ======================================================================================
 ``tatoeba``        Tatoeba xxx<->eng retrieval accuracy. ARG: languages (``deu,fra``) or a named set
                    (``tatoeba14``, ``tatoeba36``, ``tatoeba112``); ``tatoeba14`` etc. also work as names.
-                   ``accuracy`` is XTREME's direction, xxx -> eng; ``accuracy_en2xx`` and
-                   ``accuracy_mean_both`` are extra rows.
+                   ``accuracy`` is XTREME's direction: each English sentence retrieves its xxx
+                   translation (eng -> xxx); ``accuracy_xx2en`` and ``accuracy_mean_both`` are extra rows.
 ``flores-xsim``    FLORES-200 **devtest** xsim error rate (LASER's definition, see :mod:`.bitext`). ARG
                    items: ``deu`` (deu->eng) or ``deu-fra`` (any pair), or ``all`` (every language ->
                    English). ``xsim_error`` is src -> tgt (LASER reports xxx -> eng); the other direction
@@ -231,11 +231,12 @@ class TatoebaTask(Task):
             xx2en = bitext.retrieval_accuracy(x, y, device=ctx.device)
             en2xx = bitext.retrieval_accuracy(y, x, device=ctx.device)
             subset, langs = f"{code}-eng", [code, "eng"]
-            # XTREME's protocol (evaluate_retrieval.py): each xxx sentence retrieves its nearest English
-            # sentence; that direction is the headline. The other direction and the mean of both
-            # (polyalign < 0.2 reported the mean as "accuracy") stay as rows of their own.
+            # XTREME's protocol (third_party/evaluate_retrieval.py + utils_retrieve.similarity_search):
+            # the xxx sentences are indexed and each English sentence retrieves its nearest one, i.e.
+            # eng -> xxx; that direction is the headline. The other direction and the mean of both
+            # (what polyalign < 0.2 reported as "accuracy") stay as rows of their own.
             rows += [
-                _row(subset, "accuracy", xx2en, langs, n=len(src), direction="xx2en"),
+                _row(subset, "accuracy", en2xx, langs, n=len(src), direction="en2xx"),
                 _row(subset, "accuracy_xx2en", xx2en, langs, n=len(src)),
                 _row(subset, "accuracy_en2xx", en2xx, langs, n=len(src)),
                 _row(subset, "accuracy_mean_both", (xx2en + en2xx) / 2, langs, n=len(src)),
