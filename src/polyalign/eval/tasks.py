@@ -13,8 +13,8 @@ A task is named by a string ``NAME[:ARG]``:
                    is the row ``xsim_error_tgt2src``.
 ``flores-dev-xsim`` the same on FLORES **dev** (for model selection; never report it as a test score).
 ``sts17-semeval``  The official SemEval-2017 Task 1 tracks. ARG: ``ar-ar,ar-en,es-es,es-en,es-en-4b,en-en``.
-                   Not MTEB's ``STS17`` (11 subsets, 7 of them the extended crosslingual pairs that
-                   are not available here): the default 5 tracks' mean is not comparable with MTEB's.
+                   Not MTEB's ``STS17`` (11 subsets, 6 of them not usable here: ko-ko, en-de, fr-en,
+                   it-en, nl-en, en-tr): the default 5 tracks' mean is not comparable with MTEB's.
 ``stsb``           STS-B multi-mt test, monolingual. ARG: languages (``de,fr``).
 ``stsb-x``         STS-B multi-mt test, cross-lingual. ARG: pairs ``en-de`` (sentence 1 in en, 2 in de);
                    a bare ``de`` means ``en-de``.
