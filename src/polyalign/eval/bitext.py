@@ -5,10 +5,15 @@ L2-normalise them, so dot products are cosines.
 
 * :func:`retrieval_accuracy` — Tatoeba protocol (LASER/XTREME): each source sentence retrieves its
   nearest target by cosine; accuracy x100 of retrieving the aligned one (row i <-> row i).
-* :func:`xsim_error_rate` — LASER's xsim: each source retrieves the target with the highest *ratio
-  margin* over **all** targets, margin(x, y) = cos(x, y) / (mean_k cos(x, NN_k(x)) / 2 +
-  mean_k cos(y, NN_k(y)) / 2) with k = 4 nearest neighbours each way (NN_k(x) among the targets,
-  NN_k(y) among the sources); the error rate x100 counts sources whose argmax is not the aligned target.
+* :func:`xsim_error_rate` — LASER's xsim (``source/xsim.py``, checked against figures from LASER's
+  own code in ``tests/test_xsim_laser.py``): each source's candidates are its k = 4 cosine-nearest
+  targets, scored by the *ratio margin* cos(x, y) / (mean_k cos(x, NN_k(x)) / 2 +
+  mean_k cos(y, NN_k(y)) / 2) (NN_k(x) among the targets, NN_k(y) among the sources); the error
+  rate x100 counts sources whose best candidate is not the aligned target, or, given the target
+  texts (LASER's ``eval_text``), whose best candidate's text differs from the aligned one's (a
+  duplicate of the reference sentence is no error). Margins ``distance`` (cos - denominator) and
+  ``absolute`` (plain nearest neighbour) as in LASER. :func:`xsim_all_candidates_errors` keeps the
+  non-LASER variant that takes the margin's argmax over all targets.
 * :func:`mine` — BUCC-style mining between two unaligned corpora. Candidates are each sentence's k
   nearest neighbours by cosine (as LASER's ``mine.py``), scored by the same ratio margin. Strategy
   ``"max"`` (default; LASER's "max"): the best forward candidate of every source and the best
@@ -135,11 +140,80 @@ def retrieval_accuracy(x, y, device=None) -> float:
     return 100.0 * correct / xt.shape[0]
 
 
-def xsim_errors(x, y, k: int = 4, margin: str = "ratio", device=None) -> int:
-    """Number of rows of ``x`` whose best target (by margin over all of ``y``) is not row i."""
+XSIM_MARGINS = ("ratio", "distance", "absolute")
+
+
+def _xsim_candidates(xt: torch.Tensor, yt: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` cosine-nearest rows of ``yt`` for each row of ``xt``: (cosines, indices), in index
+    order. Among equal cosines at the k-th place the lower indices are kept, as by faiss's
+    ``IndexFlatIP`` in LASER's code (equal cosines come from duplicate sentences); torch.topk's
+    choice among ties is unspecified."""
+    k = min(k, yt.shape[0])
+    sims_out, idx_out = [], []
+    step = _row_chunk(yt.shape[0])
+    for i in range(0, xt.shape[0], step):
+        cos = xt[i : i + step] @ yt.T
+        kth = torch.topk(cos, k, dim=1).values[:, -1:]
+        above, tied = cos > kth, cos == kth
+        need = k - above.sum(dim=1, keepdim=True)
+        keep = above | (tied & (tied.cumsum(dim=1, dtype=torch.int32) <= need))
+        idx = keep.nonzero()[:, 1].view(-1, k)  # row-major: each row's indices ascending
+        sims_out.append(cos.gather(1, idx).cpu())
+        idx_out.append(idx.cpu())
+    return torch.cat(sims_out), torch.cat(idx_out)
+
+
+def xsim_predictions(x, y, k: int = 4, margin: str = "ratio", device=None) -> np.ndarray:
+    """LASER's xsim choice (``source/xsim.py``, ``_score_knn``): for each row of ``x``, the index of
+    its best row of ``y``. ``"ratio"``/``"distance"``: the best of its ``k`` cosine-nearest targets
+    by ``cos / d`` or ``cos - d``, with ``d = (mean_k cos(x, NN_k(x)) + mean_k cos(y, NN_k(y))) / 2``
+    (NN_k(x) among ``y``, NN_k(y) among ``x``); ``"absolute"``: the cosine-nearest target (``k``
+    unused). ``k`` is capped at the number of rows. Exact ties (duplicate target vectors) go as in
+    LASER with faiss: the nearest is the lowest index, the best margin candidate the highest."""
+    if margin not in XSIM_MARGINS:
+        raise ConfigError(f"unknown margin {margin!r} (ratio, distance, absolute)")
     xt, yt = _as_tensor(x, device), _as_tensor(y, device)
     _check_pair(xt, yt)
-    if margin not in ("ratio", "distance", "absolute"):
+    if margin == "absolute":
+        return _xsim_candidates(xt, yt, 1)[1][:, 0].numpy()
+    sims, idx = _xsim_candidates(xt, yt, k)
+    a = sims.mean(dim=1)
+    b = knn_mean(yt, xt, k, device=device)
+    denom = (a[:, None] + b[idx]) / 2
+    scores = sims / denom if margin == "ratio" else sims - denom
+    # LASER takes the first best in faiss's order, which lists equal cosines from the highest index.
+    last = scores.shape[1] - 1 - scores.flip(1).argmax(dim=1)
+    return idx[torch.arange(idx.shape[0]), last].numpy()
+
+
+def xsim_errors(x, y, k: int = 4, margin: str = "ratio", tgt_texts=None, device=None) -> int:
+    """LASER's xsim error count for ``x -> y`` (row i of ``x`` is aligned with row i of ``y``): the
+    rows whose :func:`xsim_predictions` choice is wrong. Without ``tgt_texts`` a choice is wrong
+    when it is not row i; with ``tgt_texts`` (the target sentences, one per row of ``y``; LASER's
+    ``eval_text``) when its text differs from row i's, so retrieving a duplicate of the reference
+    sentence is not an error."""
+    best = xsim_predictions(x, y, k=k, margin=margin, device=device)
+    if tgt_texts is None:
+        return int((best != np.arange(len(best))).sum())
+    if len(tgt_texts) != len(best):
+        raise DataError(f"tgt_texts has {len(tgt_texts)} sentences for {len(best)} target embeddings")
+    return sum(tgt_texts[i] != tgt_texts[j] for i, j in enumerate(best.tolist()))
+
+
+def xsim_error_rate(x, y, k: int = 4, margin: str = "ratio", tgt_texts=None, device=None) -> float:
+    """LASER's xsim error rate x100 for the direction ``x -> y`` (lower is better); see
+    :func:`xsim_errors`."""
+    errors = xsim_errors(x, y, k=k, margin=margin, tgt_texts=tgt_texts, device=device)
+    return 100.0 * errors / max(1, len(x))
+
+
+def xsim_all_candidates_errors(x, y, k: int = 4, margin: str = "ratio", device=None) -> int:
+    """Not LASER's xsim: the margin's argmax over **all** of ``y`` (not only the ``k`` cosine
+    neighbours); the count of rows of ``x`` whose best target is not row i. polyalign's xsim used
+    this rule until it was made LASER's; kept to compare with figures measured that way."""
+    xt, yt = _as_tensor(x, device), _as_tensor(y, device)
+    _check_pair(xt, yt)
+    if margin not in XSIM_MARGINS:
         raise ConfigError(f"unknown margin {margin!r} (ratio, distance, absolute)")
     if margin != "absolute":
         a = knn_mean(xt, yt, k, device=device).to(xt.device)
@@ -157,12 +231,6 @@ def xsim_errors(x, y, k: int = 4, margin: str = "ratio", device=None) -> int:
         best = scores.argmax(dim=1).cpu()
         errors += int((best != torch.arange(i, i + best.shape[0])).sum())
     return errors
-
-
-def xsim_error_rate(x, y, k: int = 4, margin: str = "ratio", device=None) -> float:
-    """xsim error rate x100 for the direction ``x -> y`` (lower is better)."""
-    n = len(x)
-    return 100.0 * xsim_errors(x, y, k=k, margin=margin, device=device) / max(1, n)
 
 
 # ------------------------------------------------------------------------------------------------
