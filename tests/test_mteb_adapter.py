@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-mteb = pytest.importorskip("mteb", minversion="2", reason="needs mteb>=2 (pip install 'mteb>=2,<3')")
+mteb = pytest.importorskip("mteb", minversion="2.1", reason="needs mteb>=2.1 (pip install 'mteb>=2.1,<3')")
 
 from datasets import Dataset, DatasetDict  # noqa: E402
 
