@@ -314,7 +314,7 @@ def test_transfer_scores_every_test_set_with_the_same_classifiers():
 
 def test_undersampling_and_stratified_subset():
     labels = np.array(["a"] * 50 + ["b"] * 5 + ["c"] * 20)
-    idx = classification.undersample(labels, 8, np.random.default_rng(0))
+    idx = classification.undersample(labels, 8, np.random.default_rng(0).permutation(len(labels)))
     counts = {k: int((labels[idx] == k).sum()) for k in "abc"}
     assert counts == {"a": 8, "b": 5, "c": 8}
     s1 = classification.sample_indices(labels, 3, 8, seed=1)

@@ -303,7 +303,7 @@ def test_mteb_adapter_encode_and_prompts():
     assert model.seen == ["query: a", "query: b"]
     wrapper.encode([{"text": ["c"]}], prompt_type="passage")  # MTEB 2 style batches + a prompt type
     assert model.seen[-1] == "passage: c"
-    wrapper.encode_queries(["d"])
+    wrapper.encode(["d"], prompt_type="query")
     assert model.seen[-1] == "query: d"
 
 

@@ -28,6 +28,8 @@ TASK_NAMES = [
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from .classification import DEFAULT_EXPERIMENTS, DEFAULT_SAMPLES_PER_LABEL, DEFAULT_SEED
+
     p = sub.add_parser(
         "eval",
         help="evaluate an encoder: Tatoeba, FLORES xsim, STS, SIB-200, BUCC",
@@ -72,11 +74,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--k", type=int, default=4, help="neighbours for the margin (xsim, BUCC; default 4)")
-    p.add_argument("--n-experiments", type=int, default=10, help="classification: seeded runs (default 10)")
     p.add_argument(
-        "--samples-per-label", type=int, default=32, help="classification: training examples per label"
+        "--n-experiments",
+        type=int,
+        default=DEFAULT_EXPERIMENTS,
+        help=f"classification: seeded runs (default {DEFAULT_EXPERIMENTS}, MTEB's)",
     )
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--samples-per-label",
+        type=int,
+        default=DEFAULT_SAMPLES_PER_LABEL,
+        help=f"classification: training examples per label (default {DEFAULT_SAMPLES_PER_LABEL}, MTEB's; "
+        "any other value is not MTEB's protocol)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"classification: undersampling seed (default {DEFAULT_SEED}, MTEB's)",
+    )
     p.add_argument("--max-sentences", type=int, default=None, help="truncate every set (smoke tests only)")
     p.add_argument(
         "--max-seq-length",

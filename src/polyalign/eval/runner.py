@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..io import resolve_data_dir, write_jsonl_atomic, write_text_atomic
 from ..langs import canonical, is_seen
-from . import bitext
+from . import bitext, classification
 from .encode import Encoder, as_encoder
 from .schema import PRIMARY_METRIC
 from .tasks import TATOEBA14, EvalContext, plan
@@ -59,9 +59,9 @@ def evaluate(
     cache_dir=None,
     use_cache: bool = True,
     k: int = 4,
-    n_experiments: int = 10,
-    samples_per_label: int = 32,
-    seed: int = 42,
+    n_experiments: int = classification.DEFAULT_EXPERIMENTS,
+    samples_per_label: int = classification.DEFAULT_SAMPLES_PER_LABEL,
+    seed: int = classification.DEFAULT_SEED,
     device=None,
     bucc_backend: str = "torch",
     bucc_strategy: str = "max",
