@@ -254,6 +254,8 @@ def prepare_output(
                 f"{path}: folder is not empty and was not written by polyalign (it holds {shown}); "
                 "choose another output path"
             )
+        if found == "unreadable":
+            raise OutputError(f"{path}: its {MARKER} is unreadable; choose another output path")
         if found != kind:
             raise OutputError(
                 f"{path}: holds a polyalign {found} output, not a {kind}; choose another output path"
