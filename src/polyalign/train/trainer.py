@@ -219,7 +219,8 @@ def train(
 
 
 def _train_seeds(cfg: TrainConfig, evaluator: Evaluator | None) -> list[TrainResult]:
-    prepare_output(cfg.out, "train-seeds", overwrite=cfg.overwrite, resume=cfg.resume, hint=_RUN_HINT)
+    if _init_distributed()[0] == 0:  # rank 0 alone prepares the shared folder
+        prepare_output(cfg.out, "train-seeds", overwrite=cfg.overwrite, resume=cfg.resume, hint=_RUN_HINT)
     results = []
     for seed in cfg.seeds:
         sub = dataclasses.replace(cfg, seed=seed, seeds=None, out=str(Path(cfg.out) / f"seed-{seed}"))
