@@ -304,7 +304,7 @@ def prepare_corpus(mode: str, out: Path, tokenizer, args) -> dict:
         groups = groups.select_columns([GROUP_ID, *langs])
         source = "XNLI dev+test (xtreme_format), groups complete in " + ",".join(langs)
     corpus = make_views(groups, pivot="en", seed=args.seed)
-    save_corpus(corpus, out, {"source": source})
+    save_corpus(corpus, out, {"source": source}, overwrite=True)  # our own scratch folder
     lengths = [
         len(x)
         for x in tokenizer(

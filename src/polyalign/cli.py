@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except PolyalignError as e:
         print(f"polyalign {args.command}: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # training saves a checkpoint first and says where
+        print(f"polyalign {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
+        return getattr(e, "exit_code", 130)
     return int(result or 0)
 
 

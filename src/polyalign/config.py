@@ -109,6 +109,16 @@ def dump_yaml(cfg) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
 
 
+# The one definition of --overwrite: TrainConfig's field and every command writing an output folder.
+OVERWRITE_HELP = (
+    "replace polyalign's own earlier output at --out (a folder polyalign did not write is never replaced)"
+)
+
+
+def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls, short: dict[str, str] | None = None) -> None:
     """One ``--field-name`` option per dataclass field, default ``None`` = "not given"."""
     short = short or {}

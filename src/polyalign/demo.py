@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import read_jsonl, write_text_atomic
+from .config import add_overwrite_argument
+from .io import prepare_output, read_jsonl, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +119,17 @@ def run_demo(
     lr: float = 2e-5,
     seed: int = 0,
     data_dir: str | None = None,
+    overwrite: bool = False,
 ) -> dict:
-    """Python API of ``polyalign demo``; returns the before/after scores."""
+    """Python API of ``polyalign demo``; returns the before/after scores. ``out`` must be absent,
+    empty, or (with ``overwrite``) an earlier demo's folder."""
     from .data.build import make_views, save_corpus
     from .data.groups import groups_from_rows
     from .models import load_encoder
     from .train import TrainConfig, train
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output(out, "demo", overwrite=overwrite)
     t0 = time.perf_counter()
     if data_dir is not None:
         return _run_xnli_demo(out, model, steps or 150, batch_groups, lr, seed, data_dir)
@@ -258,6 +261,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data-dir", default=None, help="train on XNLI groups and run the quick suite from this data folder"
     )
+    add_overwrite_argument(p)
     p.set_defaults(
-        func=lambda a: run_demo(a.out, a.model, a.steps, a.batch_groups, a.lr, a.seed, a.data_dir) and 0
+        func=lambda a: (
+            run_demo(a.out, a.model, a.steps, a.batch_groups, a.lr, a.seed, a.data_dir, a.overwrite) and 0
+        )
     )

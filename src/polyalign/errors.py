@@ -35,3 +35,8 @@ class UnknownLanguageError(PolyalignError):
 
 class ConfigError(PolyalignError):
     """Invalid configuration value or combination of values."""
+
+
+class OutputError(PolyalignError):
+    """An output path polyalign must not or cannot write: someone else's folder, another kind of
+    output, a previous output without ``--overwrite``, or an unwritable location."""

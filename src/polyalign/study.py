@@ -2,7 +2,8 @@
 evaluation); ``polyalign study CONFIG`` runs every arm × seed, evaluates each model and the base
 model, and writes a markdown report with mean ± sd over seeds and paired tests.
 
-Re-running a study skips the runs whose model and results already exist, so a killed study resumes.
+Re-running a study skips the runs whose model and results already exist, so a killed study resumes;
+its output folder holds only the study's own files (a folder polyalign did not write is refused).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import datasets
 
 from .config import load_yaml
 from .errors import ConfigError, PolyalignError
-from .io import write_text_atomic
+from .io import prepare_output, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def run_study(
     if jobs < 1:
         raise ConfigError(f"--jobs must be ≥ 1, not {jobs}")
     out = Path(out or Path("runs") / study.name)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output(out, "study", resume=True)  # a study continues its own folder, never another one
     seeds = seeds or study.seeds
     # report_only: write the report from the results already in `out` (e.g. runs made elsewhere).
     corpus_dir = out / "corpus" if report_only else _build_data(study.data, out / "corpus", data_dir)
@@ -186,7 +187,7 @@ def run_study(
                     "data": str(corpus_dir),
                     "out": str(run_dir),
                     "seed": seed,
-                    "resume": (run_dir / "checkpoints").is_dir(),
+                    "resume": run_dir.is_dir(),  # a killed run of this arm continues
                 }
                 t = time.perf_counter()
                 train(TrainConfig(**fields))

@@ -19,7 +19,7 @@ from pathlib import Path
 import datasets
 
 from ..errors import DataError
-from ..io import atomic_path
+from ..io import atomic_path, prepare_output, write_marker
 from . import readers
 from .groups import (
     GROUP_ID,
@@ -174,12 +174,17 @@ def corpus_meta(
     }
 
 
-def save_corpus(corpus: datasets.DatasetDict, out: str | Path, meta: dict | None = None) -> Path:
-    """Atomic: the folder appears complete or not at all."""
+def save_corpus(
+    corpus: datasets.DatasetDict, out: str | Path, meta: dict | None = None, *, overwrite: bool = False
+) -> Path:
+    """Atomic: the folder appears complete or not at all. An existing ``out`` is replaced only when
+    it is a corpus polyalign wrote and ``overwrite`` is set (see :func:`polyalign.io.prepare_output`)."""
     out = Path(out)
+    prepare_output(out, "corpus", overwrite=overwrite, create=False)
     with atomic_path(out, is_dir=True) as tmp:
         corpus.save_to_disk(str(tmp))
         (tmp / META_FILE).write_text(json.dumps(meta or {}, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_marker(tmp, "corpus")
     return out
 
 

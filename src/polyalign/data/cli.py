@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..config import add_overwrite_argument
 from ..langs import parse_lang_list
 
 
@@ -36,12 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="drop translations this much longer/shorter than the pivot",
     )
     b.add_argument("--seed", type=int, default=0)
+    add_overwrite_argument(b)
     b.set_defaults(func=run_build)
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from ..io import prepare_output
     from .build import FilterOptions, build_corpus, save_corpus
 
+    prepare_output(args.out, "corpus", overwrite=args.overwrite, create=False)  # before reading any data
     corpus, meta = build_corpus(
         args.source,
         data_dir=args.data_dir,
@@ -55,7 +59,7 @@ def run_build(args: argparse.Namespace) -> int:
         files=args.files,
         hf_name=args.hf_name,
     )
-    save_corpus(corpus, args.out, meta)
+    save_corpus(corpus, args.out, meta, overwrite=args.overwrite)
     print(f"wrote {args.out}")
     print("views:     " + ", ".join(f"{k}={v}" for k, v in meta["counts"].items()))
     print("languages: " + ", ".join(f"{k}={v}" for k, v in meta["sentences_per_language"].items()))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from ..io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class Encoder:
         try:
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.save(f, arr, allow_pickle=False)
-        except OSError as e:  # a read-only cache must not break an evaluation
+        except (OSError, OutputError) as e:  # a read-only cache must not break an evaluation
             log.warning("could not write embedding cache %s (%s)", path, e)
 
     # -- encoding -----------------------------------------------------------------------------------

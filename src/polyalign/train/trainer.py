@@ -22,7 +22,9 @@ import os
 import random
 import resource
 import shutil
+import signal
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,12 +37,12 @@ from ..config import dump_yaml
 from ..data.build import load_corpus
 from ..data.groups import GROUP_ID, group_languages
 from ..errors import ConfigError, DataError, PolyalignError, UnknownLanguageError
-from ..io import append_jsonl, atomic_path, write_text_atomic
+from ..io import append_jsonl, atomic_path, prepare_output, write_text_atomic
 from ..losses import priority_side
 from ..models import load_encoder, model_prompt
 from .batching import Batcher, GroupTable, StepBatch, one_pair_per_group
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .checkpoint import apply_checkpoint, latest_checkpoint, read_latest_checkpoint, save_checkpoint
+from .config import TrainConfig, resume_conflicts, run_identity
 from .encoding import TokenTable, forward_backward
 from .objectives import make_objective
 
@@ -50,6 +52,39 @@ Evaluator = Callable[[object], dict]
 
 class TrainingError(PolyalignError):
     """The run cannot continue (non-finite loss, …); the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM stopped the run after a checkpoint was saved; ``exit_code`` is 128 + signal."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+@contextlib.contextmanager
+def _deferred_stop_signals():
+    """Turn the first SIGINT/SIGTERM into a request (a list that receives the signal number) that the
+    loop honours at the next step boundary, after saving a checkpoint; a second signal acts at once."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signal handlers can only be installed from the main thread
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def request_stop(signum, frame):
+        caught.append(signum)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        log.warning("%s: stopping after this step (saving a checkpoint)", signal.Signals(signum).name)
+
+    for s in previous:
+        signal.signal(s, request_stop)
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 @dataclass
@@ -205,6 +240,8 @@ def train(
 
 
 def _train_seeds(cfg: TrainConfig, evaluator: Evaluator | None) -> list[TrainResult]:
+    if _init_distributed()[0] == 0:  # rank 0 alone prepares the shared folder
+        prepare_output(cfg.out, "train-seeds", overwrite=cfg.overwrite, resume=cfg.resume, hint=_RUN_HINT)
     results = []
     for seed in cfg.seeds:
         sub = dataclasses.replace(cfg, seed=seed, seeds=None, out=str(Path(cfg.out) / f"seed-{seed}"))
@@ -224,9 +261,11 @@ def _train_seeds(cfg: TrainConfig, evaluator: Evaluator | None) -> list[TrainRes
             for k in keys
             if (vals := [f[k] for f in finals if k in f])
         }
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
     write_text_atomic(Path(cfg.out) / "summary.json", json.dumps(summary, indent=2))
     return results
+
+
+_RUN_HINT = "pass --resume to continue it or --overwrite to start over"
 
 
 class Trainer:
@@ -236,6 +275,10 @@ class Trainer:
         self.main = self.rank == 0
         self.device = _device(cfg)
         self.out = Path(cfg.out)
+        # Before loading anything: a run never goes into someone else's folder or another run's.
+        prepare_output(
+            self.out, "train", overwrite=cfg.overwrite, resume=cfg.resume, create=False, hint=_RUN_HINT
+        )
         self.evaluator = _resolve_evaluator(cfg, evaluator)
         random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
@@ -299,7 +342,7 @@ class Trainer:
             if use_bf16
             else contextlib.nullcontext
         )
-        self.tb = self._tensorboard()
+        self.tb = None  # opened by run(), once the output folder is ready
 
     def _load_teacher(self):
         cfg = self.cfg
@@ -404,25 +447,19 @@ class Trainer:
 
     def run(self, stop_after: int | None = None) -> TrainResult:
         cfg, out = self.cfg, self.out
-        out.mkdir(parents=True, exist_ok=True)
+        if self.world > 1:
+            dist.barrier()  # every rank has checked --out (in __init__) before rank 0 writes there
+        if self.main:
+            prepare_output(out, "train", overwrite=cfg.overwrite, resume=cfg.resume, hint=_RUN_HINT)
+        if self.world > 1:
+            dist.barrier()
         ckpt_root = out / "checkpoints"
-        start, best, history = 0, None, []
-        if cfg.resume:
-            last = latest_checkpoint(ckpt_root)
-            if last is None:
-                log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_root)
-            else:
-                state = load_checkpoint(last, self.model, self.optimizer, self.scheduler)
-                start, best, history = (
-                    state["step"],
-                    state["extra"].get("best"),
-                    state["extra"].get("history", []),
-                )
-                log.info("resumed from %s (step %d)", last, start)
-        elif self.main and (out / "train_log.jsonl").exists():
+        start, best, history = self._resume(ckpt_root) if cfg.resume else (0, None, [])
+        if self.main and start == 0 and (out / "train_log.jsonl").exists():
             (out / "train_log.jsonl").unlink()
         if self.main:
             write_text_atomic(out / "config.yaml", dump_yaml(cfg))
+        self.tb = self._tensorboard()
 
         from tqdm.auto import tqdm
 
@@ -433,78 +470,132 @@ class Trainer:
         seqs = tokens = 0
         step_time = 0.0
         value = float("nan")
-        step = start
-        for step in range(start, self.total):
-            if stop_after is not None and step - start >= stop_after:
-                break
-            epoch, index = divmod(step, self.steps_per_epoch)
-            if epoch not in epoch_cache:
-                epoch_cache = {epoch: self.batcher.epoch(epoch)}
-            batch = self.batcher.local_batch(epoch_cache[epoch][index])
-            t_step = time.perf_counter()
-            value = self.step(step, batch)
-            step_time += time.perf_counter() - t_step  # throughput counts training steps only
-            encoded = batch.texts + batch.hard_texts
-            seqs += len(encoded) * self.world
-            tokens += sum(self.tokens.lengths[t] for t in encoded) * self.world
-            done = step + 1
-            elapsed = step_time
-            rate = seqs / max(elapsed, 1e-9)
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.4f}", seq_s=f"{rate:.0f}")
-            if self.main and (done % cfg.log_every == 0 or done == self.total):
-                row = {
-                    "step": done,
-                    "epoch": epoch,
-                    "loss": value,
-                    "lr": self.optimizer.param_groups[0]["lr"],
-                    "seq_per_s": rate,
-                    "tokens_per_s": tokens / max(elapsed, 1e-9),
-                    "peak_memory_gib": _peak_memory_gib(self.device),
-                    "loss_name": "single" if step < cfg.loss_warmup_steps else cfg.loss,
-                }
-                append_jsonl(out / "train_log.jsonl", row)
-                if self.tb:
-                    for k in ("loss", "lr", "seq_per_s"):
-                        self.tb.add_scalar(f"train/{k}", row[k], done)
-            if self.evaluator and cfg.eval_every and done % cfg.eval_every == 0 and done != self.total:
-                best = self._evaluate(done, best, history)
-            if self.main and done % cfg.save_every == 0 and done != self.total:
-                save_checkpoint(
-                    ckpt_root,
-                    done,
-                    self.model,
-                    self.optimizer,
-                    self.scheduler,
-                    {"best": best, "history": history},
-                    keep=cfg.keep_checkpoints,
-                )
-        bar.close()
-        finished = stop_after is None or step + 1 >= self.total
-        if finished and self.evaluator:
-            best = self._evaluate(self.total, best, history)
-        if self.main and finished:
-            if best is not None and (out / "best").is_dir():
-                from sentence_transformers import SentenceTransformer
+        done = saved = start  # steps completed; step of the newest checkpoint
+        with _deferred_stop_signals() as stop:
+            for step in range(start, self.total):
+                if stop_after is not None and done - start >= stop_after:
+                    break
+                epoch, index = divmod(step, self.steps_per_epoch)
+                if epoch not in epoch_cache:
+                    epoch_cache = {epoch: self.batcher.epoch(epoch)}
+                batch = self.batcher.local_batch(epoch_cache[epoch][index])
+                t_step = time.perf_counter()
+                value = self.step(step, batch)
+                step_time += time.perf_counter() - t_step  # throughput counts training steps only
+                encoded = batch.texts + batch.hard_texts
+                seqs += len(encoded) * self.world
+                tokens += sum(self.tokens.lengths[t] for t in encoded) * self.world
+                done = step + 1
+                elapsed = step_time
+                rate = seqs / max(elapsed, 1e-9)
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.4f}", seq_s=f"{rate:.0f}")
+                if self.main and (done % cfg.log_every == 0 or done == self.total):
+                    row = {
+                        "step": done,
+                        "epoch": epoch,
+                        "loss": value,
+                        "lr": self.optimizer.param_groups[0]["lr"],
+                        "seq_per_s": rate,
+                        "tokens_per_s": tokens / max(elapsed, 1e-9),
+                        "peak_memory_gib": _peak_memory_gib(self.device),
+                        "loss_name": "single" if step < cfg.loss_warmup_steps else cfg.loss,
+                    }
+                    append_jsonl(out / "train_log.jsonl", row)
+                    if self.tb:
+                        for k in ("loss", "lr", "seq_per_s"):
+                            self.tb.add_scalar(f"train/{k}", row[k], done)
+                if self.evaluator and cfg.eval_every and done % cfg.eval_every == 0 and done != self.total:
+                    best = self._evaluate(done, best, history)
+                if done % cfg.save_every == 0 and done != self.total:
+                    self._checkpoint(done, best, history)
+                    saved = done
+                if self._stop_requested(stop):
+                    bar.close()
+                    self._interrupted(stop[0] if stop else signal.SIGINT, done, saved, best, history)
+            bar.close()
+            finished = done >= self.total
+            if finished and self.evaluator:
+                best = self._evaluate(self.total, best, history)
+            if self.main and finished:
+                if best is not None and (out / "best").is_dir():
+                    from sentence_transformers import SentenceTransformer
 
-                final = SentenceTransformer(str(out / "best"), device="cpu")
-            else:
-                final = self.model
-            card = training_card(cfg, self.total, getattr(final, "max_seq_length", None))
-            _save_model_atomic(final, out, card)
-            if history:
-                write_text_atomic(out / "eval_history.json", json.dumps(history, indent=2))
+                    final = SentenceTransformer(str(out / "best"), device="cpu")
+                else:
+                    final = self.model
+                card = training_card(cfg, self.total, getattr(final, "max_seq_length", None))
+                _save_model_atomic(final, out, card)
+                if history:
+                    write_text_atomic(out / "eval_history.json", json.dumps(history, indent=2))
         elapsed = step_time
         if self.tb:
             self.tb.close()
         return TrainResult(
             out=out,
-            steps=step + 1,
+            steps=done,
             final_loss=value,
             seq_per_s=seqs / max(elapsed, 1e-9),
             peak_memory_gib=_peak_memory_gib(self.device),
             best_metric=best,
             eval_history=history,
+        )
+
+    def _resume(self, ckpt_root: Path) -> tuple[int, float | None, list[dict]]:
+        """(start step, best metric, eval history) from the newest intact checkpoint of this run."""
+        found = read_latest_checkpoint(ckpt_root)
+        saved = found[1]["extra"].get("config") if found else None
+        source = found[0] if found else self.out / "config.yaml"
+        if saved is None and (self.out / "config.yaml").is_file():  # a checkpoint from before v0.1
+            import yaml
+
+            saved = yaml.safe_load((self.out / "config.yaml").read_text(encoding="utf-8"))
+        conflicts = resume_conflicts(saved, self.cfg) if isinstance(saved, dict) else []
+        if conflicts:
+            raise ConfigError(
+                f"--resume: {source} belongs to a different run: {'; '.join(conflicts)} "
+                "(use another --out, or --overwrite to start over)"
+            )
+        if found is None:
+            log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_root)
+            return 0, None, []
+        path, state = found
+        apply_checkpoint(state, self.model, self.optimizer, self.scheduler)
+        log.info("resumed from %s (step %d)", path, state["step"])
+        return state["step"], state["extra"].get("best"), state["extra"].get("history", [])
+
+    def _checkpoint(self, done: int, best: float | None, history: list[dict]) -> Path | None:
+        if not self.main:
+            return None
+        extra = {"best": best, "history": history, "config": run_identity(self.cfg)}
+        return save_checkpoint(
+            self.out / "checkpoints",
+            done,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            extra,
+            keep=self.cfg.keep_checkpoints,
+        )
+
+    def _stop_requested(self, stop: list[int]) -> bool:
+        if self.world == 1:
+            return bool(stop)
+        flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every rank stops at the same step
+        return bool(flag.item())
+
+    def _interrupted(self, signum: int, done: int, saved: int, best, history) -> None:
+        if done != saved:
+            self._checkpoint(done, best, history)
+        where = self.out / "checkpoints" / f"step-{done:08d}" if done else None
+        if self.tb:
+            self.tb.close()
+        name = signal.Signals(signum).name
+        raise TrainingInterrupted(
+            f"{name} at step {done} of {self.total}; "
+            + (f"checkpoint {where} — continue with --resume" if where else "no step had finished"),
+            signum,
         )
 
     def _evaluate(self, step: int, best: float | None, history: list[dict]) -> float | None:
@@ -527,7 +618,11 @@ class Trainer:
                     f"eval_metric {cfg.eval_metric!r} not among the evaluator's metrics {sorted(scores)}"
                 )
             value = scores[cfg.eval_metric]
-            better = best is None or (value > best if cfg.eval_mode == "max" else value < best)
+            # The direction travels with the evaluator (xsim error: lower is better); eval_mode overrides.
+            higher = getattr(self.evaluator, "higher_is_better", True)
+            if cfg.eval_mode is not None:
+                higher = cfg.eval_mode == "max"
+            better = best is None or (value > best if higher else value < best)
             if better:
                 best = value
                 with atomic_path(self.out / "best", is_dir=True) as tmp:

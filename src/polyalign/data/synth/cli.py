@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 
+from ...config import add_overwrite_argument
 from ...errors import ConfigError
 from ...langs import parse_lang_list
 
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=["apertium", "hf"], default="apertium")
     p.add_argument("--langs", help="comma-separated target language codes, e.g. es,ca,gl")
     p.add_argument("--out", help="output corpus folder (written atomically)")
+    add_overwrite_argument(p)
     src = p.add_argument_group("input (any combination; repeated English sentences are translated once)")
     src.add_argument(
         "--input",
@@ -200,6 +202,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def _run(args, translator, langs) -> int:
+    from ...io import prepare_output
     from ..build import save_corpus
     from .base import resolve_target
     from .cache import TranslationCache, default_cache_dir
@@ -208,6 +211,7 @@ def _run(args, translator, langs) -> int:
 
     for lang in langs:  # fail on a bad code before reading input or loading an encoder
         resolve_target(translator, lang)
+    prepare_output(args.out, "corpus", overwrite=args.overwrite, create=False)  # …or a bad --out
     sources = _sources(args)
     encoder = None
     if args.sim_model:
@@ -241,7 +245,7 @@ def _run(args, translator, langs) -> int:
         )
     finally:
         cache.close()
-    save_corpus(corpus, args.out, meta)
+    save_corpus(corpus, args.out, meta, overwrite=args.overwrite)
     synth = meta["synth"]
     print(f"wrote {args.out}")
     print("input:     " + json.dumps(synth["input"]))

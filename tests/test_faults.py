@@ -1,0 +1,461 @@
+"""The fault matrix: one case per bad input or fault, across every command (issue 12).
+
+Each case states what a user did wrong (or what went wrong around them) and asserts what polyalign
+must do: refuse with one line naming the path, keep what it did not write, never run code from a
+file, never report a number that is not what happened. New faults get a case here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from _train_fixtures import make_corpus, save_tiny
+from polyalign.cli import main
+from polyalign.errors import ConfigError, PolyalignError
+from polyalign.train import TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return save_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "c", n_groups=24, hard=False)
+
+
+def _cfg(tiny, corpus, out, **kw) -> TrainConfig:
+    base = dict(
+        model=str(tiny),
+        data=str(corpus),
+        out=str(out),
+        batch_groups=4,
+        steps=4,
+        lr=1e-3,
+        chunk_size=8,
+        save_every=2,
+        log_every=1,
+        max_seq_length=16,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _weights(path) -> dict:
+    from sentence_transformers import SentenceTransformer
+
+    return {k: v.clone() for k, v in SentenceTransformer(str(path), device="cpu").state_dict().items()}
+
+
+def _same_weights(a, b) -> bool:
+    wa, wb = _weights(a), _weights(b)
+    return wa.keys() == wb.keys() and all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+
+def _error_line(capsys) -> str:
+    """The CLI's stderr must be exactly one error line (no traceback); return it."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [x for x in err.splitlines() if x.startswith("polyalign ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _foreign(path: Path) -> Path:
+    """A user's folder: what polyalign must never delete."""
+    path.mkdir(parents=True)
+    (path / "notes.txt").write_text("my notes")
+    (path / "thesis.tex").write_text("\\documentclass{article}")
+    return path
+
+
+def _intact(path: Path) -> bool:
+    return (path / "notes.txt").read_text() == "my notes" and (path / "thesis.tex").is_file()
+
+
+def _bitext(tmp_path) -> Path:
+    tsv = tmp_path / "en-de.tsv"
+    tsv.write_text("".join(f"sentence {i}\tSatz {i}\n" for i in range(12)), encoding="utf-8")
+    return tsv
+
+
+def _build_args(tmp_path, out) -> list[str]:
+    return ["data", "build", "bitext", "--file", f"en:de:{_bitext(tmp_path)}", "--out", str(out)]
+
+
+class _FakeTranslator:
+    name = "fake"
+    model_id = "fake-1"
+    options: dict = {}
+    default_batch_size = 4
+
+    def supported_targets(self):
+        return ["de"]
+
+    def translate(self, texts, tgt):
+        return [f"[{tgt}] {t}" for t in texts]
+
+
+def _synth_args(tmp_path, out, monkeypatch) -> list[str]:
+    import polyalign.data.synth.cli as synth_cli
+
+    monkeypatch.setattr(synth_cli, "make_translator", lambda args: _FakeTranslator())
+    src = tmp_path / "en.txt"
+    src.write_text("".join(f"Sentence number {i}.\n" for i in range(8)), encoding="utf-8")
+    return ["synth", "--langs", "de", "--input", str(src), "--no-cache", "--out", str(out)]
+
+
+def _study_args(tmp_path, out, corpus, tiny) -> list[str]:
+    config = tmp_path / "study.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "name": "s",
+                "data": {"source": "synth", "path": str(corpus)},
+                "train": {"model": str(tiny), "steps": 1, "batch_groups": 4},
+                "arms": {"a": {}},
+                "eval": {"tasks": ["sts-file:/no/such.tsv"]},
+                "seeds": [0],
+                "include_base": False,
+            }
+        )
+    )
+    return ["study", str(config), "--out", str(out), "--data-dir", str(tmp_path)]
+
+
+# --- Data loss ---
+
+
+@pytest.mark.parametrize("command", ["data build", "synth", "study", "demo", "train"])
+def test_out_on_a_folder_polyalign_did_not_write_is_refused(
+    command, tmp_path, capsys, monkeypatch, tiny, corpus
+):
+    out = _foreign(tmp_path / "thesis")
+    # A subfolder the command writes into, to catch writers that replace only their part.
+    sub = {"study": "corpus", "demo": "train_corpus"}.get(command)
+    if sub:
+        _foreign(out / sub)
+    args = {
+        "data build": lambda: _build_args(tmp_path, out),
+        "synth": lambda: _synth_args(tmp_path, out, monkeypatch),
+        "study": lambda: _study_args(tmp_path, out, corpus, tiny),
+        "demo": lambda: ["demo", "--out", str(out), "--model", str(tiny), "--steps", "1"],
+        "train": lambda: ["train", "--model", str(tiny), "--data", str(corpus), "--out", str(out)],
+    }[command]()
+    assert main(args) == 1
+    line = _error_line(capsys)
+    assert str(out) in line and "notes.txt" in line and "not written by polyalign" in line
+    assert _intact(out) and (not sub or _intact(out / sub))
+
+
+def test_data_build_replaces_its_own_corpus_only_with_overwrite(tmp_path, capsys):
+    out = tmp_path / "corpus"
+    assert main(_build_args(tmp_path, out)) == 0
+    stamp = (out / "polyalign_corpus.json").stat().st_mtime_ns
+    assert main(_build_args(tmp_path, out)) == 1
+    assert "--overwrite" in _error_line(capsys)
+    assert (out / "polyalign_corpus.json").stat().st_mtime_ns == stamp
+    assert main([*_build_args(tmp_path, out), "--overwrite"]) == 0
+    assert json.loads((out / ".polyalign-output.json").read_text())["kind"] == "corpus"
+
+
+def test_overwrite_never_replaces_a_foreign_folder_or_another_kind(tmp_path, corpus, capsys):
+    foreign = _foreign(tmp_path / "mine")
+    assert main([*_build_args(tmp_path, foreign), "--overwrite"]) == 1
+    assert _intact(foreign)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".polyalign-output.json").write_text('{"kind": "train"}')
+    (run / "train_log.jsonl").write_text("{}\n")
+    capsys.readouterr()
+    assert main([*_build_args(tmp_path, run), "--overwrite"]) == 1
+    assert "holds a polyalign train output, not a corpus" in _error_line(capsys)
+    assert (run / "train_log.jsonl").is_file()
+
+
+def test_out_is_an_existing_file(tmp_path, capsys):
+    out = tmp_path / "thesis.tex"
+    out.write_text("text")
+    assert main(_build_args(tmp_path, out)) == 1
+    assert "is not a folder" in _error_line(capsys) and out.read_text() == "text"
+
+
+def test_new_run_into_a_folder_holding_another_run_is_refused(tiny, corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(_cfg(tiny, corpus, out, steps=4))
+    before = sorted(p.name for p in (out / "checkpoints").iterdir())
+    args = ["train", "--model", str(tiny), "--data", str(corpus), "--out", str(out), "--steps", "2"]
+    assert main(args) == 1
+    line = _error_line(capsys)
+    assert "previous polyalign train output" in line and "--resume" in line and "--overwrite" in line
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before
+
+
+def test_overwrite_replaces_a_run_without_mixing_checkpoints(tiny, corpus, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(tiny, corpus, out, steps=6, save_every=2))  # checkpoints at 2, 4
+    result = train(_cfg(tiny, corpus, out, steps=2, save_every=1, overwrite=True))
+    assert result.steps == 2
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000001"]
+    rows = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+
+
+def test_resume_refuses_a_checkpoint_of_a_different_run(tiny, corpus, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(tiny, corpus, out, steps=4), stop_after=3)  # checkpoint at step 2
+    other_data = shutil.copytree(corpus, tmp_path / "other")
+    changed = _cfg(tiny, other_data, out, steps=4, lr=5e-4, loss="multi-out", resume=True)
+    with pytest.raises(ConfigError, match=r"step-00000002 belongs to a different run") as e:
+        train(changed)
+    for name in ("data", "lr", "loss"):
+        assert f"{name} (run: " in str(e.value)
+    assert "model (run" not in str(e.value) and "save_every" not in str(e.value)
+    # Settings of how the run executes may change on resume.
+    train(_cfg(tiny, corpus, out, steps=4, resume=True, chunk_size=3, log_every=2))
+
+
+def test_second_eval_keeps_the_rows_of_other_tasks(tiny, tmp_path):
+    from polyalign.eval import evaluate
+    from polyalign.models import load_encoder
+
+    sts = tmp_path / "pairs.tsv"
+    sts.write_text("".join(f"a cat {i}\ta dog {i}\t{i % 5}\n" for i in range(10)))
+    cls_train, cls_test = tmp_path / "tr.tsv", tmp_path / "te.tsv"
+    for path in (cls_train, cls_test):
+        path.write_text("".join(f"text {i}\t{'ab'[i % 2]}\n" for i in range(8)))
+    model = load_encoder(str(tiny))
+    out = tmp_path / "results"
+    kw = dict(data_dir=tmp_path, out=out, model_name="tiny", use_cache=False, n_experiments=1)
+    evaluate(model, tasks=[f"sts-file:{sts}"], **kw)
+    evaluate(model, tasks=[f"cls-file:{cls_train},{cls_test}"], samples_per_label=2, **kw)
+    evaluate(model, tasks=[f"sts-file:{sts}"], **kw)  # the same key again: newest wins
+    rows = [json.loads(x) for x in (out / "tiny.jsonl").read_text().splitlines()]
+    assert {r["task"] for r in rows} == {"sts-file", "cls-file"}
+    keys = [(r["task"], r["subset"], r["metric"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    assert "cls-file" in (out / "tiny.md").read_text()
+
+
+def test_eval_does_not_replace_a_file_it_did_not_write(tiny, tmp_path, capsys):
+    sts = tmp_path / "pairs.tsv"
+    sts.write_text("".join(f"a cat {i}\ta dog {i}\t{i % 5}\n" for i in range(10)))
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "tiny.md").write_text("# my notes about the tiny model")
+    args = ["eval", "--model", str(tiny), "--tasks", f"sts-file:{sts}", "--name", "tiny"]
+    assert main([*args, "--out", str(out), "--data-dir", str(tmp_path), "--no-cache"]) == 1
+    assert "not written by polyalign" in _error_line(capsys)
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"todo": "buy milk"}\n')
+    assert main([*args, "--out", str(notes), "--data-dir", str(tmp_path), "--no-cache"]) == 1
+    assert "not a polyalign result row" in _error_line(capsys)
+    assert (out / "tiny.md").read_text().startswith("# my notes") and "milk" in notes.read_text()
+
+
+def _signal_at_step(monkeypatch, signum: int, at: int) -> None:
+    import polyalign.train.trainer as trainer_mod
+
+    real, calls = trainer_mod.make_objective, {"n": 0}
+
+    def objective(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == at:
+            os.kill(os.getpid(), signum)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(trainer_mod, "make_objective", objective)
+
+
+class _Killed(Exception):
+    pass
+
+
+def _raise_killed(signum, frame):
+    raise _Killed(signum)
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
+def test_sigint_or_sigterm_saves_a_checkpoint_and_resume_continues(
+    signum, code, tiny, corpus, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "run"
+    args = ["train", "--model", str(tiny), "--data", str(corpus), "--out", str(out), "--steps", "5"]
+    args += ["--batch-groups", "4", "--lr", "1e-3", "--max-seq-length", "16", "--save-every", "100"]
+    _signal_at_step(monkeypatch, signum, at=3)
+    # An unhandled SIGTERM would end the whole test session; make it an ordinary failure instead.
+    previous = signal.signal(signal.SIGTERM, _raise_killed)
+    try:
+        assert main(args) == code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    err = capsys.readouterr().err
+    assert "step-00000003" in err and "--resume" in err
+    assert (out / "checkpoints" / "step-00000003" / "state.pt").is_file()
+    assert not (out / "modules.json").exists()
+    if signum != signal.SIGINT:
+        return
+    monkeypatch.undo()
+    assert main([*args, "--resume"]) == 0
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    assert _same_weights(out, tmp_path / "whole")
+
+
+# --- Silently wrong ---
+
+
+def test_best_checkpoint_direction_comes_from_the_evaluator(tiny, corpus, tmp_path):
+    def evaluator(model):  # an error rate, like flores-dev-xsim
+        return {"xsim_error": next(scores)}
+
+    evaluator.higher_is_better = False
+    cfg = _cfg(tiny, corpus, tmp_path / "run", steps=3, eval_every=1, eval_metric="xsim_error")
+    for mode, expected in [(None, 1.0), ("max", 9.0)]:  # eval_mode only overrides
+        scores = iter([5.0, 1.0, 9.0])
+        result = train(dataclasses.replace(cfg, eval_mode=mode, overwrite=True), evaluator)
+        assert result.best_metric == expected
+
+
+def test_stop_after_reports_the_steps_that_ran(tiny, corpus, tmp_path):
+    out = tmp_path / "run"
+    result = train(_cfg(tiny, corpus, out, steps=4), stop_after=3)
+    assert result.steps == 3
+    assert not (out / "modules.json").exists()  # 3 of 4 steps: not a finished model
+    result = train(_cfg(tiny, corpus, out, steps=4, resume=True), stop_after=1)
+    assert result.steps == 3  # resumed at 2, ran one step
+    result = train(_cfg(tiny, corpus, out, steps=4, resume=True))
+    assert result.steps == 4 and (out / "modules.json").is_file()
+
+
+def test_outputs_respect_the_umask(tmp_path):
+    from polyalign.io import atomic_path, write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+        with atomic_path(tmp_path / "folder", is_dir=True) as tmp:
+            (tmp / "f").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
+
+
+def test_staging_left_by_a_killed_write_is_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "big"
+    child = (
+        "import os, signal, sys\n"
+        "from polyalign.io import atomic_path\n"
+        "with atomic_path(sys.argv[1], is_dir=True) as tmp:\n"
+        "    (tmp / 'part').write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    rc = subprocess.run([sys.executable, "-c", child, str(target)], env=env).returncode
+    assert rc == -signal.SIGKILL
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".big.")]  # the leftover
+    live = tmp_path / f".big.polyalign-tmp-{os.getppid()}-0a1b"  # a live writer's: kept
+    live.mkdir()
+    from polyalign.io import atomic_path
+
+    with atomic_path(target, is_dir=True) as tmp:
+        (tmp / "whole").write_text("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["big", live.name])
+
+
+# --- Crashes ---
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "proc"])
+@pytest.mark.parametrize("command", ["data build", "train", "eval"])
+def test_unwritable_out_is_one_line(where, command, tmp_path, tiny, corpus, capsys):
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "out" if where == "under-a-file" else Path("/proc/polyalign-x/out")
+    args = {
+        "data build": _build_args(tmp_path, out),
+        "train": ["train", "--model", str(tiny), "--data", str(corpus), "--out", str(out)],
+        "eval": ["eval", "--model", str(tiny), "--tasks", "sts-file:x.tsv", "--out", str(out)],
+    }[command]
+    assert main(args) == 1
+    assert str(out) in _error_line(capsys)
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_truncated_state_pt_falls_back_to_the_previous_checkpoint(tiny, corpus, tmp_path, caplog):
+    out = tmp_path / "run"
+    train(_cfg(tiny, corpus, out, steps=6, save_every=2), stop_after=5)  # checkpoints 2, 4
+    _truncate(out / "checkpoints" / "step-00000004" / "state.pt")
+    result = train(_cfg(tiny, corpus, out, steps=6, save_every=2, resume=True), stop_after=1)
+    assert result.steps == 3  # resumed from step 2
+    assert any("step-00000004/state.pt" in r.message and "falling back" in r.message for r in caplog.records)
+    _truncate(out / "checkpoints" / "step-00000002" / "state.pt")
+    _truncate(out / "checkpoints" / "step-00000004" / "state.pt")
+    with pytest.raises(PolyalignError, match=r"no intact checkpoint.*step-00000004/state.pt: unreadable"):
+        train(_cfg(tiny, corpus, out, steps=6, save_every=2, resume=True))
+
+
+def test_truncated_model_safetensors_in_eval_is_one_line(tiny, tmp_path, capsys):
+    model = shutil.copytree(tiny, tmp_path / "model")
+    _truncate(model / "model.safetensors")
+    args = ["eval", "--model", str(model), "--tasks", "sts-file:x.tsv", "--out", str(tmp_path / "r")]
+    assert main([*args, "--data-dir", str(tmp_path)]) == 1
+    line = _error_line(capsys)
+    assert "model.safetensors: damaged or truncated" in line
+
+
+# --- Security ---
+
+
+class _Payload:
+    """Unpickling this creates a folder: proof that code from the file ran."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def test_planted_pickle_payload_in_state_pt_is_refused(tiny, corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(_cfg(tiny, corpus, out, steps=4), stop_after=3)  # checkpoint at step 2
+    state_pt = out / "checkpoints" / "step-00000002" / "state.pt"
+    state = torch.load(state_pt, weights_only=True)
+    pwned = tmp_path / "pwned"
+    state["extra"]["history"] = [_Payload(pwned)]
+    torch.save(state, state_pt)
+    args = ["train", "--model", str(tiny), "--data", str(corpus), "--out", str(out), "--steps", "4"]
+    args += ["--batch-groups", "4", "--lr", "1e-3", "--max-seq-length", "16", "--save-every", "2"]
+    assert main([*args, "--resume"]) == 1
+    line = _error_line(capsys)
+    assert "state.pt: refused" in line and "mkdir" in line
+    assert not pwned.exists()
+
+
+def test_unsafe_checkpoint_is_not_skipped_for_an_older_one(tmp_path):
+    from polyalign.train.checkpoint import UnsafeCheckpointError, read_latest_checkpoint
+
+    for step in (1, 2):
+        (tmp_path / f"step-0000000{step}").mkdir()
+    torch.save({"step": 1}, tmp_path / "step-00000001" / "state.pt")
+    torch.save({"step": _Payload(tmp_path / "pwned")}, tmp_path / "step-00000002" / "state.pt")
+    with pytest.raises(UnsafeCheckpointError):
+        read_latest_checkpoint(tmp_path)
+    assert not (tmp_path / "pwned").exists()
