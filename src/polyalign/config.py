@@ -186,13 +186,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, short: dict[str, 
         default = f.default if f.default is not dataclasses.MISSING else None
         if default not in (None, "") and "default" not in help_text:
             help_text += f" (default: {_default_text(default)})"
-        base = _base_type(hints[f.name])[0]
+        base, is_list, _ = _base_type(hints[f.name])
         extra = {"nargs": "?", "const": "true"} if base is bool else {}  # a bare `--tcm` means true
         groups[title].add_argument(
             *names,
             dest=f.name,
             default=None,
-            metavar=base.__name__.upper(),
+            metavar=f"{base.__name__.upper()},…" if is_list else base.__name__.upper(),
             help=help_text.replace("%", "%%"),
             **extra,
         )

@@ -52,7 +52,9 @@ def _f(default, help_text: str, group: str):
 @dataclass
 class TrainConfig:
     model: str = _f("me5-small-q4", "backbone: alias, local folder or hub id", group=MODEL)
-    data: str = _f("", "corpus folder from `polyalign data build` / `polyalign synth`", group=MODEL)
+    data: str = _f(
+        "", "corpus folder from `polyalign data build` / `polyalign synth` (required)", group=MODEL
+    )
     out: str = _f(
         "runs/train", "output folder (model, train_log.jsonl, config.yaml, checkpoints/)", group=MODEL
     )
