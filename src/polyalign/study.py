@@ -20,10 +20,14 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import load_yaml
 from .errors import ConfigError, PolyalignError
 from .io import write_text_atomic
+
+if TYPE_CHECKING:
+    from .train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ class StudyConfig:
                 )
         return cls(**data)
 
-    def train_config(self, arm: str, data: str, out: str, seed: int, resume: bool = False):
+    def train_config(self, arm: str, data: str, out: str, seed: int, resume: bool = False) -> TrainConfig:
         """The arm's :class:`~polyalign.train.TrainConfig`, typed and validated like a YAML file's."""
         from .config import from_dict
         from .train.config import TrainConfig
