@@ -79,7 +79,7 @@ def test_saved_model_roundtrip(tmp_path, tiny_encoder):
 
 
 def test_bad_model_inputs(tmp_path):
-    with pytest.raises(PolyalignError, match="not found"):
+    with pytest.raises(PolyalignError, match="no such folder, and not a hub id here"):
         load_encoder(str(tmp_path / "nope" / "model"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(PolyalignError, match="neither"):

@@ -257,7 +257,7 @@ def test_hf_language_scheme(tiny_marian):
 
 
 def test_hf_missing_local_model_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="no such folder, and not a hub id here"):
         _hf(str(tmp_path / "nope"))
 
 
@@ -520,7 +520,7 @@ def test_cli_errors(tmp_path, capsys):
     assert "--model" in capsys.readouterr().err
     bad_model = ["synth", "--backend", "hf", "--model", str(tmp_path / "missing"), "--langs", "de"]
     assert main([*bad_model, "--input", str(src), "--out", str(tmp_path / "o")]) == 1
-    assert "not found" in capsys.readouterr().err
+    assert "no such folder" in capsys.readouterr().err
     if apertium_available():
         argv = ["synth", "--langs", "xx", "--input", str(src), "--out", str(tmp_path / "o"), "--no-cache"]
         assert main(argv) == 1

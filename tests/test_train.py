@@ -213,7 +213,9 @@ def test_nan_loss_stops_and_keeps_checkpoint(tiny, corpus, tmp_path, monkeypatch
 
     monkeypatch.setattr(trainer_mod, "make_objective", poisoned)
     cfg = _cfg(tiny, corpus, tmp_path, steps=6)
-    with pytest.raises(TrainingError, match=r"loss is nan at step 3.*step-00000002"):
+    with pytest.raises(
+        TrainingError, match=r"non-finite loss \(nan\) at step 3.*last good checkpoint: .*step-00000002"
+    ):
         train(cfg)
     assert (tmp_path / "run" / "checkpoints" / "step-00000002" / "state.pt").is_file()
 

@@ -53,8 +53,13 @@ def _worker(rank: int, world: int, port: int, cfg_kwargs: dict, out: str, steps:
     torch.distributed.destroy_process_group()
 
 
-@pytest.mark.parametrize("loss,grad_cache", [("multi", False), ("multi", True), ("single", False)])
-def test_two_ranks_match_one_process(tmp_path, loss, grad_cache):
+@pytest.mark.parametrize(
+    "loss,grad_cache,freeze",
+    [("multi", False, False), ("multi", True, False), ("single", False, False), ("multi", False, True)],
+)
+def test_two_ranks_match_one_process(tmp_path, loss, grad_cache, freeze):
+    """``freeze``: freeze_embeddings must take effect before the DDP wrap (else step 2 fails with
+    "Expected to have finished reduction")."""
     corpus = make_corpus(
         tmp_path / "corpus", hard=False, ragged=False
     )  # equal pair budgets: 3·6/2 per rank, 6·6/2 in one
@@ -67,6 +72,7 @@ def test_two_ranks_match_one_process(tmp_path, loss, grad_cache):
         chunk_size=6,
         max_seq_length=32,
         grad_cache=grad_cache,
+        freeze_embeddings=freeze,
         steps=2,
         out=str(tmp_path / "run"),
     )

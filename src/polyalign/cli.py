@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from . import __version__
+from .console import configure
 from .errors import PolyalignError
 
 # (module, description) — imported lazily so `polyalign --help` stays fast.
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Better multilingual sentence encoders from multi-way parallel text.",
     )
     parser.add_argument("--version", action="version", version=f"polyalign {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_output_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -43,17 +43,42 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    for command in sub.choices.values():
+        _add_output_options(command)
     return parser
+
+
+def _add_output_options(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """``-v`` and ``--no-progress`` before or after the command (``polyalign train -v …``), also on
+    nested commands (``polyalign data build …``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_output_options(child)
+    # Below the top level the default is SUPPRESS, so a flag given before the command survives.
+    default = False if top else argparse.SUPPRESS
+    group = parser.add_argument_group("output") if top else parser
+    if "--verbose" not in parser._option_string_actions:
+        group.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=default,
+            help="debug logging, and the log lines and progress bars of transformers, datasets, …",
+        )
+    if "--no-progress" not in parser._option_string_actions:
+        group.add_argument(
+            "--no-progress",
+            action="store_true",
+            default=default,
+            help="no progress bars (they are drawn only when stderr is a terminal anyway)",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    configure(verbose=args.verbose, progress=not args.no_progress)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

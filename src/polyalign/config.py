@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -43,34 +44,82 @@ def _base_type(tp):
 
 
 def _coerce(name: str, tp, value):
+    """``value`` as the field's type, or a one-line :class:`ConfigError` naming the field.
+
+    Rules: a boolean is never a number or a string (``batch_groups: true`` is a mistake, and YAML
+    reads ``pivot: no`` as false); numeric fields take numbers or strings Python reads as numbers
+    (``"2e-5"``: command-line values arrive as strings, and YAML 1.1 reads ``2e-5`` without a dot
+    as one); floats must be finite; an int field takes a float only when it is whole.
+    """
     base, is_list, optional = _base_type(tp)
     if value is None:
         if optional:
             return None
         raise ConfigError(f"config field {name!r} may not be null")
-    if isinstance(value, str) and optional and value.lower() in ("none", "null"):
+    if isinstance(value, str) and optional and value.strip().lower() in ("none", "null"):
         return None
     if is_list:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
+        elif not isinstance(value, (list, tuple)):
+            value = [value]  # `seeds: 3` means [3]
         return [_coerce(name, base, v) for v in value]
-    try:
-        if base is bool:
-            if isinstance(value, str):
-                low = value.lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if base in (int, float, str):
-            if base is int and isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return base(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"config field {name!r}: cannot read {value!r} as {base.__name__}") from None
+
+    def bad(why: str = "") -> ConfigError:
+        return ConfigError(f"config field {name!r}: cannot read {value!r} as {base.__name__}{why}")
+
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+        raise bad(" (use true or false)")
+    if isinstance(value, bool) and base in (int, float, str):
+        hint = " (quote it: YAML reads yes/no/on/off as booleans)" if base is str else ""
+        raise bad(hint)
+    if base is int:
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise bad()
+    if base is float:
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise bad() from None
+        else:
+            raise bad()
+        if not math.isfinite(number):
+            raise ConfigError(f"config field {name!r} must be a finite number, not {value!r}")
+        return number
+    if base is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)):
+            return str(value)
+        raise bad()
     return value
+
+
+def check_fields(cfg) -> None:
+    """Coerce and check every field of a config built in Python (``TrainConfig(lr="nan")``) by
+    the rules :func:`from_dict` applies to YAML and command-line values."""
+    hints = _field_types(type(cfg))
+    for f in dataclasses.fields(cfg):
+        setattr(cfg, f.name, _coerce(f.name, hints[f.name], getattr(cfg, f.name)))
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -119,23 +168,42 @@ def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
 
 
+OTHER_GROUP = "other options"
+
+
+def _default_text(default) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
+    return str(default)
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls, short: dict[str, str] | None = None) -> None:
-    """One ``--field-name`` option per dataclass field, default ``None`` = "not given"."""
+    """One ``--field-name`` option per dataclass field, default ``None`` = "not given".
+
+    Options are grouped in ``--help`` by each field's ``metadata["group"]`` (in order of first
+    appearance); the default is shown unless it is None/empty or the help text already says it.
+    """
     short = short or {}
     hints = _field_types(cls)
+    groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(cls):
+        title = f.metadata.get("group", OTHER_GROUP)
+        if title not in groups:
+            groups[title] = parser.add_argument_group(title)
         flag = "--" + f.name.replace("_", "-")
         names = [flag] + ([short[f.name]] if f.name in short else [])
         help_text = f.metadata.get("help", "")
         default = f.default if f.default is not dataclasses.MISSING else None
-        base = _base_type(hints[f.name])[0]
+        if default not in (None, "") and "default" not in help_text:
+            help_text += f" (default: {_default_text(default)})"
+        base, is_list, _ = _base_type(hints[f.name])
         extra = {"nargs": "?", "const": "true"} if base is bool else {}  # a bare `--tcm` means true
-        parser.add_argument(
+        groups[title].add_argument(
             *names,
             dest=f.name,
             default=None,
-            metavar=base.__name__.upper(),
-            help=f"{help_text} (default: {default})",
+            metavar=f"{base.__name__.upper()},…" if is_list else base.__name__.upper(),
+            help=help_text.replace("%", "%%"),
             **extra,
         )
 

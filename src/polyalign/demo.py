@@ -15,11 +15,13 @@ import logging
 import random
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .config import add_overwrite_argument
 from .io import prepare_output, read_jsonl, write_text_atomic
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ def split_demo(rows: list[dict], held_out: int = 100, seed: int = 0) -> tuple[li
 def bitext_scores(model, rows: list[dict], langs: list[str]) -> dict:
     """Retrieval accuracy (mean of both directions) for each language ↔ English and over all pairs,
     plus the xsim (ratio-margin) error rate over all pairs."""
+    import numpy as np
+
     from .eval.bitext import retrieval_accuracy, xsim_error_rate
 
     emb = {
@@ -75,6 +79,8 @@ def bitext_scores(model, rows: list[dict], langs: list[str]) -> dict:
 def _margin(x: np.ndarray, y: np.ndarray) -> float:
     """×100 mean of cos(translation) − cos(closest non-translation), both directions: how far each
     sentence's translation stands out; retrieval accuracy saturates, this does not."""
+    import numpy as np
+
     sims = x @ y.T
     diag = np.diag(sims).copy()
     off = sims.copy()
@@ -84,6 +90,7 @@ def _margin(x: np.ndarray, y: np.ndarray) -> float:
 
 def _bar_chart(before: dict, after: dict, path: Path) -> None:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

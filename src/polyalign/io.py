@@ -44,7 +44,12 @@ def read_lines(path: str | os.PathLike, allow_empty: bool = True) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path)
-    raw = path.read_bytes()
+    return decode_lines(path.read_bytes(), path, allow_empty)
+
+
+def decode_lines(raw: bytes, source: str | os.PathLike, allow_empty: bool = True) -> list[str]:
+    """:func:`read_lines` on bytes already read (standard input); ``source`` names them in errors."""
+    path = source
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     lines = raw.split(b"\n")

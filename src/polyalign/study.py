@@ -21,12 +21,14 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import datasets
+from typing import TYPE_CHECKING
 
 from .config import load_yaml
 from .errors import ConfigError, PolyalignError
 from .io import prepare_output, write_text_atomic
+
+if TYPE_CHECKING:
+    from .train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,48 @@ class StudyConfig:
         missing = [k for k in ("name", "data", "train", "arms", "eval") if k not in data]
         if missing:
             raise ConfigError(f"{path}: missing study field(s) {missing}")
+        for key in ("data", "train", "arms", "eval"):
+            if not isinstance(data[key], dict):
+                raise ConfigError(f"{path}: {key!r} must be a mapping, not {type(data[key]).__name__}")
+        if not data["arms"]:
+            raise ConfigError(f"{path}: no arms")
+        for arm, overrides in data["arms"].items():
+            if overrides is not None and not isinstance(overrides, dict):
+                raise ConfigError(f"{path}: arm {arm!r} must be a mapping of training fields")
+        for pair in data.get("compare_pairs") or []:
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+                raise ConfigError(f"{path}: compare_pairs entries are [arm_a, arm_b], not {pair!r}")
+            unknown = [a for a in pair if a not in data["arms"]]
+            if unknown:
+                raise ConfigError(
+                    f"{path}: compare_pairs names unknown arm(s) {unknown}; arms: {sorted(data['arms'])}"
+                )
         return cls(**data)
+
+    def train_config(self, arm: str, data: str, out: str, seed: int, resume: bool = False) -> TrainConfig:
+        """The arm's :class:`~polyalign.train.TrainConfig`, typed and validated like a YAML file's."""
+        from .config import from_dict
+        from .train.config import TrainConfig
+
+        fields = {**self.train, **(self.arms[arm] or {}), "data": data, "out": out, "seed": seed}
+        fields["resume"] = resume
+        try:
+            return from_dict(TrainConfig, fields)
+        except ConfigError as e:
+            raise ConfigError(f"arm {arm!r}: {e}") from None
+
+    def check(self, corpus_dir: str) -> None:
+        """Every arm's training config and the evaluation arguments, before any work is done."""
+        import inspect
+
+        from .eval import evaluate
+
+        for arm in self.arms:
+            self.train_config(arm, corpus_dir, "runs/check", seed=0)
+        accepted = set(inspect.signature(evaluate).parameters) - {"model", "data_dir", "out", "model_name"}
+        unknown = sorted(set(self.eval) - accepted)
+        if unknown:
+            raise ConfigError(f"unknown eval field(s) {unknown}; known: {sorted(accepted)}")
 
 
 def _build_data(spec: dict, out: Path, data_dir) -> Path:
@@ -133,10 +176,12 @@ def run_study(
     report: bool = True,
     report_only: bool = False,
 ) -> Path:
+    import datasets
+
     from .eval import evaluate
     from .models import load_encoder
     from .report import compare, deltas_table, load_results, scores_by_label
-    from .train import TrainConfig, train
+    from .train import train
 
     datasets.disable_progress_bars()
     study = StudyConfig.from_yaml(config_path)
@@ -147,6 +192,10 @@ def run_study(
     if jobs < 1:
         raise ConfigError(f"--jobs must be ≥ 1, not {jobs}")
     out = Path(out or Path("runs") / study.name)
+    try:  # every arm through the typed config: a typo must not surface after hours of training
+        study.check(str(out / "corpus"))
+    except ConfigError as e:
+        raise ConfigError(f"{config_path}: {e}") from None
     prepare_output(out, "study", resume=True)  # a study continues its own folder, never another one
     seeds = seeds or study.seeds
     # report_only: write the report from the results already in `out` (e.g. runs made elsewhere).
@@ -181,16 +230,11 @@ def run_study(
         for seed in seeds:
             run_dir = out / "models" / arm / f"seed-{seed}"
             if not (run_dir / "modules.json").is_file():
-                fields = {
-                    **study.train,
-                    **(study.arms[arm] or {}),
-                    "data": str(corpus_dir),
-                    "out": str(run_dir),
-                    "seed": seed,
-                    "resume": run_dir.is_dir(),  # a killed run of this arm continues
-                }
+                cfg = study.train_config(
+                    arm, str(corpus_dir), str(run_dir), seed, resume=run_dir.is_dir()  # a killed run continues
+                )
                 t = time.perf_counter()
-                train(TrainConfig(**fields))
+                train(cfg)
                 timings[f"train {arm}/seed-{seed}"] = time.perf_counter() - t
             evaluate_to(str(run_dir), out / "results" / arm / f"seed-{seed}")
 
@@ -233,6 +277,9 @@ def run_study(
                 deltas_table(compare(scores(a), [scores(b)]), base_label=a),
                 "",
             ]
+        else:
+            missing = [x for x in (a, b) if x not in present]
+            sections += [f"## {b} vs {a}", "", f"Not compared: no results yet for {', '.join(missing)}.", ""]
     if timings:
         sections += [
             "## Timings of this invocation (s)",

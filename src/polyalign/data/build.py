@@ -18,8 +18,9 @@ from pathlib import Path
 
 import datasets
 
-from ..errors import DataError
+from ..errors import DataError, UnknownLanguageError
 from ..io import atomic_path, prepare_output, write_marker
+from ..langs import same_language
 from . import readers
 from .groups import (
     GROUP_ID,
@@ -101,20 +102,24 @@ def build_corpus(
     elif source == "bitext":
         # files: "src_lang:tgt_lang:path" — the pivot language must be one side of each file.
         bitexts = {}
+        pivot_code = None  # the pivot as the files spell it (`eng` for --pivot en)
         for spec in files or []:
             try:
                 a, b, path = spec.split(":", 2)
             except ValueError:
                 raise DataError(f"bitext file spec must be SRC:TGT:PATH, got {spec!r}") from None
             pairs = readers.read_bitext(path, a, b)
-            if a == pivot:
+            if same_language(a, pivot) and not same_language(b, pivot):
+                pivot_code = pivot_code or a
                 bitexts[b] = pairs
-            elif b == pivot:
+            elif same_language(b, pivot) and not same_language(a, pivot):
+                pivot_code = pivot_code or b
                 bitexts[a] = [(y, x) for x, y in pairs]
             else:
-                raise DataError(f"neither side of {path} is the pivot language {pivot!r}")
+                raise DataError(f"exactly one side of {path} must be the pivot language {pivot!r}")
         if not bitexts:
             raise DataError("no bitext files given (use --file SRC:TGT:PATH)")
+        pivot = pivot_code
         groups = pivot_join(bitexts, pivot=pivot, prefix="bitext")
     elif source == "hf":
         ds = readers.load_hf(hf_name, split)
@@ -127,6 +132,7 @@ def build_corpus(
         groups = groups_from_rows(({GROUP_ID: g, **{c: r[c] for c in use}} for g, r in zip(ids, ds)), use)
     else:
         raise DataError(f"unknown source {source!r}; choose xnli, flores, tatoeba, bitext or hf")
+    pivot = _corpus_pivot(pivot, group_languages(groups))
 
     groups, report = filter_groups(
         groups,
@@ -138,6 +144,16 @@ def build_corpus(
     corpus = make_views(groups, pivot=pivot, seed=seed, hard_candidates=hard)
     meta = corpus_meta(corpus, source=source, report=report, seed=seed, pivot=pivot)
     return corpus, meta
+
+
+def _corpus_pivot(pivot: str, langs: list[str]) -> str:
+    """The corpus' own code for the pivot (``en`` → ``eng_Latn`` in FLORES), through
+    :func:`polyalign.langs.canonical`; without it there is no En–X view, which is worth saying."""
+    try:
+        return readers.resolve_code(pivot, langs)
+    except UnknownLanguageError:
+        log.warning("pivot %r is not among the languages %s: the corpus gets no en_x view", pivot, langs)
+        return pivot
 
 
 def make_views(

@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--file", action="append", dest="files", help="bitext: SRC:TGT:PATH (TSV or JSONL); repeatable"
     )
     b.add_argument("--name", dest="hf_name", help="hf: hub id or save_to_disk folder")
-    b.add_argument("--pivot", default="en", help="pivot language for En–X view and bitext joins (default en)")
+    b.add_argument(
+        "--pivot",
+        default="en",
+        help="pivot language for the En–X view and bitext joins, any code of it (en = eng = eng_Latn; "
+        "default en)",
+    )
     b.add_argument("--min-langs", type=int, default=2, help="drop groups with fewer translations (default 2)")
     b.add_argument("--no-dedup", action="store_true", help="keep duplicate sentences")
     b.add_argument(

@@ -171,7 +171,7 @@ def read_xnli(
 def read_bitext(
     path: str | Path, src_lang: str, tgt_lang: str, src_field: str | None = None, tgt_field: str | None = None
 ) -> list[tuple[str, str]]:
-    """Generic bitext: TSV (``src<TAB>tgt``) or JSONL (fields default to the language codes)."""
+    """Generic bitext: TSV (exactly ``src<TAB>tgt``) or JSONL (fields default to the language codes)."""
     path = Path(path)
     pairs: list[tuple[str, str]] = []
     if path.suffix in (".jsonl", ".json"):
@@ -185,8 +185,14 @@ def read_bitext(
             if not line.strip():
                 continue
             cells = next(csv.reader([line], delimiter="\t", quoting=csv.QUOTE_NONE))
-            if len(cells) < 2:
-                raise DataError("expected two tab-separated columns", path, i)
+            if len(cells) != 2:
+                # A third column (an id, a score) would silently shift which column is which language.
+                raise DataError(
+                    f"expected two tab-separated columns ({src_lang}, {tgt_lang}), got {len(cells)}; "
+                    "keep only those two (e.g. `cut -f2,3`) or use JSONL with named fields",
+                    path,
+                    i,
+                )
             pairs.append((cells[0], cells[1]))
     if not pairs:
         raise DataError("no sentence pairs found", path)

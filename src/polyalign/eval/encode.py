@@ -21,12 +21,12 @@ import hashlib
 import logging
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .. import console
 from ..errors import ConfigError, OutputError
 from ..io import atomic_path
 
@@ -157,7 +157,7 @@ class Encoder:
         self.use_cache = use_cache
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.chunk_size = chunk_size
-        self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
+        self.show_progress = console.show_progress() if show_progress is None else show_progress
         self.memo_limit = memo_limit
         self.name = name or model_name(model)
         self._fingerprint: str | None = None
@@ -237,7 +237,9 @@ class Encoder:
         if not todo:
             return
         if len(self._memo) + len(todo) > self.memo_limit:
-            self._memo.clear()
+            # Forget other calls' texts, never this call's: they are read back below.
+            current = set(texts)
+            self._memo = {t: v for t, v in self._memo.items() if t in current}
         todo.sort(key=len, reverse=True)
         from tqdm.auto import tqdm
 
@@ -254,7 +256,8 @@ class Encoder:
         elapsed = time.perf_counter() - start
         self.n_encoded += len(todo)
         self.encode_seconds += elapsed
-        log.info(
+        log.log(
+            logging.INFO if len(todo) >= 1000 else logging.DEBUG,  # a few sentences are not news
             "encoded %d sentences in %.1f s (%.0f sentences/s)",
             len(todo),
             elapsed,

@@ -17,7 +17,7 @@ Data parallelism: :mod:`polyalign.losses.distributed` (:func:`gather_with_grad`,
 Bad arguments raise :class:`LossInputError` (a ``ValueError``).
 """
 
-from ._checks import LossInputError
+from ._checks import LossInputError, NonFiniteInputError
 from .distill import mse_distillation
 from .distributed import gather_group_ids, gather_with_grad, global_loss, is_distributed
 from .infonce import info_nce
@@ -32,6 +32,7 @@ __all__ = [
     "LossInputError",
     "MSEDistillationLoss",
     "MultiPositiveLoss",
+    "NonFiniteInputError",
     "SoftLabelLoss",
     "gather_group_ids",
     "gather_with_grad",

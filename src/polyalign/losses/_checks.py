@@ -17,6 +17,7 @@ from polyalign.errors import PolyalignError
 
 __all__ = [
     "LossInputError",
+    "NonFiniteInputError",
     "check_choice",
     "check_embeddings",
     "check_group_ids",
@@ -30,6 +31,10 @@ __all__ = [
 
 class LossInputError(PolyalignError, ValueError):
     """A loss was called with an argument it cannot interpret (shape, value or option)."""
+
+
+class NonFiniteInputError(LossInputError):
+    """Embeddings with NaN or inf values: upstream diverged (the trainer stops the run on it)."""
 
 
 def check_embeddings(name: str, x: object, *, min_rows: int = 1) -> Tensor:
@@ -46,7 +51,7 @@ def check_embeddings(name: str, x: object, *, min_rows: int = 1) -> Tensor:
         )
     # One sync per call; cheap next to the matmul and it catches a diverged encoder early.
     if not bool(torch.isfinite(x).all()):
-        raise LossInputError(f"{name} contains NaN or inf values")
+        raise NonFiniteInputError(f"{name} contains NaN or inf values")
     return x
 
 
@@ -106,7 +111,7 @@ def check_nonnegative_matrix(name: str, w: object, shape: tuple[int, int]) -> Te
     if not w.is_floating_point():
         raise LossInputError(f"{name} must be a floating-point tensor, got dtype {w.dtype}")
     if not bool(torch.isfinite(w).all()):
-        raise LossInputError(f"{name} contains NaN or inf values")
+        raise NonFiniteInputError(f"{name} contains NaN or inf values")
     if bool((w < 0).any()):
         raise LossInputError(f"{name} must be non-negative, found min {float(w.min()):.4g}")
     return w

@@ -27,7 +27,10 @@ def mse_distillation(
     Each MSE is a mean over all B·d elements (torch's ``reduction="mean"``, as in the paper's
     sentence-transformers implementation). No normalisation by default: the method matches raw
     embeddings, norms included; ``normalize=True`` L2-normalises all three first. The student and
-    teacher dimensions must match (add a projection to the student otherwise).
+    teacher dimensions must match (add a projection to the student otherwise). ``polyalign train
+    --loss mse`` passes the teacher's embeddings exactly as its model outputs them (a teacher
+    ending in a ``Normalize`` module gives unit vectors, one without gives raw ones) and the
+    student's likewise.
 
     Args:
         student_x: (B, d) student embeddings of the source sentences.

@@ -65,8 +65,10 @@ def load_encoder(
     name = str(name_or_path)
     path = _default_model_dir() if name == DEFAULT_MODEL else _bundled(name) or Path(name).expanduser()
     local = path.exists()
-    if not local and (name.startswith((".", "/", "~")) or os.sep in name and name.count("/") > 1):
-        raise PolyalignError(f"model folder not found: {name}")
+    if not local:
+        from .hub import check_hub_name
+
+        check_hub_name(name)  # fails fast for a mistyped folder instead of a minute of hub retries
     # device=None lets sentence-transformers pick the accelerator (cuda, mps) when there is one.
     kwargs = dict(device=device, trust_remote_code=trust_remote_code)
     if local:

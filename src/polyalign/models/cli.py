@@ -26,12 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ..console import show_progress
     from ..errors import DataError
-    from ..io import atomic_path, read_lines
+    from ..io import atomic_path, decode_lines, read_lines
     from . import load_encoder
 
     if args.input == "-":
-        texts = sys.stdin.read().splitlines()
+        # Bytes, decoded by the same strict rules as a file: binary input is a one-line error.
+        texts = decode_lines(sys.stdin.buffer.read(), "<stdin>")
         source = "<stdin>"
     else:
         texts = read_lines(args.input)
@@ -39,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     for i, t in enumerate(texts, start=1):
         if not t.strip():
             raise DataError("empty line (every line must hold a sentence)", source, i)
+        if "\x00" in t:
+            raise DataError("NUL byte: binary input, not text", source, i)
     if not texts:
         raise DataError("no input lines", source)
     model = load_encoder(
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     emb = model.encode(
         texts,
         batch_size=args.batch_size,
-        show_progress_bar=True,
+        show_progress_bar=show_progress(),
         convert_to_numpy=True,
         normalize_embeddings=True,
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 
 @dataclass
@@ -104,6 +104,12 @@ class Batcher:
         self.local_pairs = max(1, round(batch_groups * table.mean_size() / 2))
         unit = self.local_groups if view == "groups" else self.local_pairs
         needed = unit * world_size
+        if needed < 2:
+            what = "group" if view == "groups" else "pair"
+            raise ConfigError(
+                f"one global batch holds a single {what}, so the loss has no negatives (it is 0 "
+                "whatever the model does); use --batch-groups 2 or more"
+            )
         available = len(table) if view == "groups" else len(self._pairs(0))
         if available < needed:
             raise DataError(

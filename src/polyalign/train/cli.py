@@ -10,7 +10,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     from .config import TrainConfig
 
     p = sub.add_parser(
-        "train", help="train an encoder on multi-way groups (multi-positive, single, soft-label, MSE)"
+        "train",
+        help="train an encoder on multi-way groups (multi-positive, single, soft-label, MSE)",
+        usage="polyalign train [-c CONFIG] --data CORPUS [--FIELD VALUE ...]",
+        description="Every field of the training config is an option; a YAML file (-c) gives any "
+        "of them, and options given here override it.",
     )
     p.add_argument(
         "--config", "-c", default=None, help="YAML config; command-line options override its fields"

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from ..config import OVERWRITE_HELP
+from ..config import OVERWRITE_HELP, check_fields
 from ..errors import ConfigError
 
 LOSSES = (
@@ -35,76 +35,116 @@ DEFAULT_VIEW = {
 }
 
 
-def _f(default, help_text: str):
+# Sections of `polyalign train --help` (the field metadata "group").
+MODEL = "model and data"
+LOSS = "loss"
+OPTIM = "optimisation"
+SPEED = "speed and memory"
+CKPT = "checkpoints and logging"
+EVAL = "evaluation during training"
+
+
+def _f(default, help_text: str, group: str):
+    meta = {"help": help_text, "group": group}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help_text})
-    return field(default=default, metadata={"help": help_text})
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
-    model: str = _f("me5-small-q4", "backbone: alias, local folder or hub id")
-    data: str = _f("", "corpus folder from `polyalign data build` / `polyalign synth`")
-    out: str = _f("runs/train", "output folder (model, train_log.jsonl, config.yaml, checkpoints/)")
-    pooling: str | None = _f(None, "override pooling: mean or cls")
-    prompt: str | None = _f(None, "override the text prefix (E5 default 'query: ')")
-    loss: str = _f("multi", f"one of {', '.join(LOSSES)}")
-    data_view: str | None = _f(
-        None, "groups, pairs (random disjoint pairs) or en_x; default depends on the loss"
+    model: str = _f("me5-small-q4", "backbone: alias, local folder or hub id", group=MODEL)
+    data: str = _f(
+        "", "corpus folder from `polyalign data build` / `polyalign synth` (required)", group=MODEL
     )
-    langs: list[str] | None = _f(None, "restrict training to these language columns")
-    pivot: str = _f("en", "pivot language for en_x pairs and the soft-label priority side")
-    temperature: float = _f(0.05, "contrastive temperature τ")
-    minmax: bool = _f(False, "MPCL min-max scaling of similarities into [-1/τ, 1/τ]")
-    symmetric: bool = _f(True, "single/soft losses: average both directions")
+    out: str = _f(
+        "runs/train", "output folder (model, train_log.jsonl, config.yaml, checkpoints/)", group=MODEL
+    )
+    pooling: str | None = _f(None, "override pooling: mean or cls", group=MODEL)
+    prompt: str | None = _f(None, "override the text prefix (E5 default 'query: ')", group=MODEL)
+    loss: str = _f("multi", f"one of {', '.join(LOSSES)}", group=LOSS)
+    data_view: str | None = _f(
+        None,
+        "groups, pairs (random disjoint pairs) or en_x; default depends on the loss",
+        group=MODEL,
+    )
+    langs: list[str] | None = _f(None, "restrict training to these language columns", group=MODEL)
+    pivot: str = _f("en", "pivot language for en_x pairs and the soft-label priority side", group=MODEL)
+    temperature: float = _f(0.05, "contrastive temperature τ", group=LOSS)
+    minmax: bool = _f(False, "MPCL min-max scaling of similarities into [-1/τ, 1/τ]", group=LOSS)
+    symmetric: bool = _f(True, "single/soft losses: average both directions", group=LOSS)
     hard_negatives: bool = _f(
-        False, "add the corpus' hard negatives (XNLI contradictions) to the denominators"
+        False,
+        "add the corpus' hard negatives (XNLI contradictions) to the denominators",
+        group=LOSS,
     )
     teacher: str | None = _f(
-        None, "frozen teacher for soft/mse/weighted losses ('self' = frozen copy of the student)"
+        None,
+        "frozen teacher for soft/mse/weighted losses ('self' = frozen copy of the student)",
+        group=LOSS,
     )
-    teacher_temperature: float = _f(0.05, "temperature of the teacher's soft targets")
-    tcm: bool = _f(False, "soft losses: add the monolingual spaces, L = λ·L_cross + L_mono")
-    tcm_lambda: float = _f(1.0, "λ of TCM")
-    batch_groups: int = _f(64, "groups per step (pair losses take the same number of sentences per step)")
-    max_seq_length: int = _f(64, "truncate training inputs to this many tokens (training batches only)")
+    teacher_temperature: float = _f(0.05, "temperature of the teacher's soft targets", group=LOSS)
+    tcm: bool = _f(False, "soft losses: add the monolingual spaces, L = λ·L_cross + L_mono", group=LOSS)
+    tcm_lambda: float = _f(1.0, "λ of TCM", group=LOSS)
+    batch_groups: int = _f(
+        64, "groups per step (pair losses take the same number of sentences per step)", group=OPTIM
+    )
+    max_seq_length: int = _f(
+        64, "truncate training inputs to this many tokens (training batches only)", group=MODEL
+    )
     inference_max_seq_length: int | None = _f(
-        None, "token limit saved with the model for inference (default: the backbone's own)"
+        None, "token limit saved with the model for inference (default: the backbone's own)", group=MODEL
     )
-    lr: float = _f(2e-5, "peak learning rate")
-    weight_decay: float = _f(0.01, "AdamW weight decay")
-    schedule: str = _f("linear", "linear, cosine or constant (after warm-up)")
-    warmup_ratio: float = _f(0.1, "learning-rate warm-up as a fraction of all steps")
-    steps: int | None = _f(None, "total optimizer steps (overrides epochs)")
-    epochs: float = _f(1.0, "passes over the data when steps is not set")
-    loss_warmup_steps: int = _f(0, "MPCL warm-up: first N steps use the single-positive loss")
-    loss_warmup_lr: float | None = _f(None, "learning rate during the loss warm-up (default: lr)")
+    lr: float = _f(2e-5, "peak learning rate", group=OPTIM)
+    weight_decay: float = _f(0.01, "AdamW weight decay", group=OPTIM)
+    schedule: str = _f("linear", "linear, cosine or constant (after warm-up)", group=OPTIM)
+    warmup_ratio: float = _f(0.1, "learning-rate warm-up as a fraction of all steps", group=OPTIM)
+    steps: int | None = _f(None, "total optimizer steps (overrides epochs)", group=OPTIM)
+    epochs: float = _f(1.0, "passes over the data when steps is not set", group=OPTIM)
+    loss_warmup_steps: int = _f(0, "MPCL warm-up: first N steps use the single-positive loss", group=LOSS)
+    loss_warmup_lr: float | None = _f(None, "learning rate during the loss warm-up (default: lr)", group=LOSS)
     freeze_embeddings: bool = _f(
-        False, "freeze the token embedding matrix (most of a multilingual model's weights)"
+        False,
+        "freeze the token embedding matrix (most of a multilingual model's weights)",
+        group=OPTIM,
     )
-    grad_cache: bool = _f(False, "gradient caching: activation memory independent of the batch size")
-    chunk_size: int = _f(128, "sequences per forward chunk (length-sorted; GradCache mini-batch)")
-    bucket_batches: int = _f(32, "length-aware bucketing: sort this many batches' worth of groups by length")
-    precision: str = _f("auto", "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32")
-    seed: int = _f(0, "random seed")
-    seeds: list[int] | None = _f(None, "several seeds in one command: out/seed-N each, plus summary.json")
-    log_every: int = _f(10, "write a train_log.jsonl row every N steps")
-    save_every: int = _f(200, "checkpoint every N steps (atomic; for --resume)")
-    keep_checkpoints: int = _f(2, "how many recent checkpoints to keep")
-    resume: bool = _f(False, "continue from the last checkpoint in out/checkpoints")
-    overwrite: bool = _f(False, OVERWRITE_HELP)
-    eval_every: int = _f(0, "evaluate every N steps (0 = only at the end when an evaluator is set)")
-    eval_task: str | None = _f(None, "dev evaluator, e.g. flores-dev-xsim or tatoeba")
-    eval_langs: list[str] | None = _f(None, "languages for the dev evaluator")
-    eval_metric: str | None = _f(None, "metric key for best-checkpoint selection")
+    grad_cache: bool = _f(
+        False, "gradient caching: activation memory independent of the batch size", group=SPEED
+    )
+    chunk_size: int = _f(
+        128, "sequences per forward chunk (length-sorted; GradCache mini-batch)", group=SPEED
+    )
+    bucket_batches: int = _f(
+        32, "length-aware bucketing: sort this many batches' worth of groups by length", group=SPEED
+    )
+    precision: str = _f("auto", "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32", group=SPEED)
+    seed: int = _f(0, "random seed", group=OPTIM)
+    seeds: list[int] | None = _f(
+        None, "several seeds in one command: out/seed-N each, plus summary.json", group=OPTIM
+    )
+    log_every: int = _f(10, "write a train_log.jsonl row every N steps", group=CKPT)
+    save_every: int = _f(200, "checkpoint every N steps (atomic; for --resume)", group=CKPT)
+    keep_checkpoints: int = _f(2, "how many recent checkpoints to keep", group=CKPT)
+    resume: bool = _f(False, "continue from the last checkpoint in out/checkpoints", group=CKPT)
+    overwrite: bool = _f(False, OVERWRITE_HELP, group=CKPT)
+    eval_every: int = _f(
+        0, "evaluate every N steps (0 = only at the end when an evaluator is set)", group=EVAL
+    )
+    eval_task: str | None = _f(None, "dev evaluator, e.g. flores-dev-xsim or tatoeba", group=EVAL)
+    eval_langs: list[str] | None = _f(None, "languages for the dev evaluator", group=EVAL)
+    eval_metric: str | None = _f(None, "metric key for best-checkpoint selection", group=EVAL)
     eval_mode: str | None = _f(
-        None, "max or min: whether a larger metric is better (default: the evaluator says; else max)"
+        None,
+        "max or min: whether a larger metric is better (default: the evaluator says; else max)",
+        group=EVAL,
     )
-    device: str | None = _f(None, "cuda, cpu, … (default: cuda when available)")
-    tensorboard: bool = _f(False, "also log to TensorBoard under out/tb")
-    trust_remote_code: bool = _f(False, "allow code shipped in a hub model repo to run")
+    device: str | None = _f(None, "cuda, cpu, … (default: cuda when available)", group=SPEED)
+    tensorboard: bool = _f(False, "also log to TensorBoard under out/tb", group=CKPT)
+    trust_remote_code: bool = _f(False, "allow code shipped in a hub model repo to run", group=MODEL)
 
     def validate(self) -> None:
+        # Types first (bool is not an int, finite floats), by the rules YAML and the CLI share.
+        check_fields(self)
         if not self.data:
             raise ConfigError("train: --data is required (a folder from `polyalign data build`)")
         if self.loss not in LOSSES:
@@ -129,12 +169,26 @@ class TrainConfig:
             raise ConfigError(
                 "hard negatives are supported with the multi-positive losses (data_view groups)"
             )
-        for name in ("temperature", "teacher_temperature", "lr"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0")
-        for name in ("batch_groups", "max_seq_length", "chunk_size", "log_every", "save_every"):
+        for name in ("temperature", "teacher_temperature", "lr", "epochs", "loss_warmup_lr"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be > 0, not {value}")
+        for name in ("weight_decay", "tcm_lambda", "loss_warmup_steps", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be ≥ 0, not {getattr(self, name)}")
+        if not 0 <= self.warmup_ratio <= 1:
+            raise ConfigError(f"warmup_ratio must be between 0 and 1, not {self.warmup_ratio}")
+        for name in (
+            "batch_groups",
+            "max_seq_length",
+            "chunk_size",
+            "bucket_batches",
+            "log_every",
+            "save_every",
+            "keep_checkpoints",
+        ):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be ≥ 1")
+                raise ConfigError(f"{name} must be ≥ 1, not {getattr(self, name)}")
         if self.inference_max_seq_length is not None and self.inference_max_seq_length < 1:
             raise ConfigError("inference_max_seq_length must be ≥ 1")
         if self.steps is not None and self.steps < 1:

@@ -29,16 +29,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
 
 from ..config import dump_yaml
+from ..console import show_progress
 from ..data.build import load_corpus
 from ..data.groups import GROUP_ID, group_languages
+from ..data.readers import resolve_code
 from ..errors import ConfigError, DataError, PolyalignError, UnknownLanguageError
 from ..io import append_jsonl, atomic_path, prepare_output, write_text_atomic
-from ..losses import priority_side
+from ..losses import NonFiniteInputError, priority_side
 from ..models import load_encoder, model_prompt
 from .batching import Batcher, GroupTable, StepBatch, one_pair_per_group
 from .checkpoint import apply_checkpoint, latest_checkpoint, read_latest_checkpoint, save_checkpoint
@@ -166,6 +169,17 @@ def _build_table(
                 hard[pos[row[GROUP_ID]]] = tid(row["text"])
     tokens = TokenTable(tokenizer, texts, cfg.max_seq_length, prompt)
     return GroupTable(members, tokens.lengths, hard), tokens, texts
+
+
+def _resolve_pivot(cfg: TrainConfig, corpus) -> str:
+    """The corpus' own code for ``cfg.pivot`` (``en`` → ``eng_Latn`` in a FLORES corpus)."""
+    langs = list(cfg.langs or group_languages(corpus["groups"]))
+    try:
+        return resolve_code(cfg.pivot, langs)
+    except UnknownLanguageError:
+        if cfg.view == "en_x":
+            raise UnknownLanguageError(cfg.pivot, langs, f"{cfg.data} (--pivot)") from None
+        return cfg.pivot  # the pivot is not used by this loss and view
 
 
 def _scheduler(cfg: TrainConfig, optimizer, total: int):
@@ -296,6 +310,7 @@ class Trainer:
         self.prompt = model_prompt(self.model)
         corpus = load_corpus(cfg.data)
         self.table, self.tokens, self.texts = _build_table(corpus, cfg, self.model.tokenizer, self.prompt)
+        self.pivot = _resolve_pivot(cfg, corpus)
         self.batcher = Batcher(
             self.table,
             cfg.view,
@@ -304,7 +319,7 @@ class Trainer:
             bucket_batches=cfg.bucket_batches,
             world_size=self.world,
             rank=self.rank,
-            pivot=cfg.pivot,
+            pivot=self.pivot,
             hard_negatives=cfg.hard_negatives,
         )
         self.steps_per_epoch = self.batcher.steps_per_epoch()
@@ -312,19 +327,16 @@ class Trainer:
         self.teacher = self._load_teacher()
 
         # The transformers "pooler" (CLS dense + tanh) is never used by sentence-transformers pooling;
-        # freezing it keeps DDP from waiting for gradients that never come.
+        # freezing it keeps DDP from waiting for gradients that never come. Everything is frozen
+        # before the DDP wrap: DDP registers its gradient hooks for the parameters trainable then.
         for name, p in self.model.named_parameters():
-            if ".pooler." in name:
+            if ".pooler." in name or (cfg.freeze_embeddings and "word_embeddings" in name):
                 p.requires_grad_(False)
         self.ddp = None
         if self.world > 1:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device] if self.device.type == "cuda" else None
             )
-        if cfg.freeze_embeddings:
-            for name, p in self.model.named_parameters():
-                if "word_embeddings" in name:
-                    p.requires_grad_(False)
         decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim > 1]
         no_decay = [p for n, p in self.model.named_parameters() if p.requires_grad and p.ndim <= 1]
         groups = [
@@ -354,6 +366,9 @@ class Trainer:
             teacher = load_encoder(
                 cfg.teacher, device=str(self.device), trust_remote_code=cfg.trust_remote_code
             )
+        # The training cap applies to everything computed on a training batch: the teacher sees the
+        # same truncated sentences as the student (the copy would otherwise keep the inference limit).
+        teacher.max_seq_length = min(teacher.max_seq_length or cfg.max_seq_length, cfg.max_seq_length)
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
@@ -381,7 +396,9 @@ class Trainer:
                 texts,
                 batch_size=self.cfg.chunk_size,
                 convert_to_tensor=True,
-                normalize_embeddings=True,
+                # Raw: MSE distillation regresses onto the teacher's own embedding (Reimers &
+                # Gurevych, 2020); the soft-label and weighted losses normalise it themselves.
+                normalize_embeddings=False,
                 show_progress_bar=False,
             )
         return (
@@ -394,7 +411,7 @@ class Trainer:
             return batch
         b = batch.n_pairs
         xs, ys, lx, ly = batch.texts[:b], batch.texts[b:], batch.langs[:b], batch.langs[b:]
-        priority = [self.cfg.pivot]
+        priority = [self.pivot]
         for i in range(b):
             if priority_side(lx[i], ly[i], priority) == 1:
                 xs[i], ys[i], lx[i], ly[i] = ys[i], xs[i], ly[i], lx[i]
@@ -417,31 +434,40 @@ class Trainer:
         objective = make_objective(cfg, loss_name, batch, teacher)
         module = self.ddp or self.model
         self.model.train()
-        loss = forward_backward(
-            module,
-            self.tokens,
-            batch.texts + batch.hard_texts,
-            objective,
-            chunk_size=cfg.chunk_size,
-            device=self.device,
-            grad_cache=cfg.grad_cache,
-            autocast=self.autocast,
-            no_sync=self.ddp.no_sync if self.ddp is not None else None,
-        )
-        value = float(loss)
-        if not math.isfinite(value):
-            self.optimizer.zero_grad(set_to_none=True)
-            last = latest_checkpoint(self.out / "checkpoints")
-            raise TrainingError(
-                f"loss is {value} at step {step + 1}; stopped before updating the weights. "
-                f"Last good checkpoint: {last or 'none yet'} (lower --lr, check the data, or resume with --resume)"
+        try:
+            loss = forward_backward(
+                module,
+                self.tokens,
+                batch.texts + batch.hard_texts,
+                objective,
+                chunk_size=cfg.chunk_size,
+                device=self.device,
+                grad_cache=cfg.grad_cache,
+                autocast=self.autocast,
+                no_sync=self.ddp.no_sync if self.ddp is not None else None,
             )
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        except NonFiniteInputError as e:  # the losses' own finiteness check on the embeddings
+            self._stop_non_finite(step, f"embeddings ({e})")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        # One host sync for both numbers (float(loss) alone would cost the same).
+        value, norm = torch.stack([loss.float(), grad_norm.to(loss.device).float()]).tolist()
+        if not math.isfinite(value):
+            self._stop_non_finite(step, f"loss ({value})")
+        if not math.isfinite(norm):
+            self._stop_non_finite(step, f"gradient norm ({norm}) with a finite loss")
         self.optimizer.step()
         if step >= cfg.loss_warmup_steps:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return value
+
+    def _stop_non_finite(self, step: int, what: str) -> NoReturn:
+        self.optimizer.zero_grad(set_to_none=True)
+        last = latest_checkpoint(self.out / "checkpoints")
+        raise TrainingError(
+            f"non-finite {what} at step {step + 1}; stopped before updating the weights; "
+            f"last good checkpoint: {last or 'none yet'} (lower --lr, check the data, or resume with --resume)"
+        )
 
     # -- the run
 
@@ -463,9 +489,8 @@ class Trainer:
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=self.total, initial=start, disable=not self.main, desc=f"train {cfg.loss}", unit="step"
-        )
+        bar_on = self.main and show_progress()
+        bar = tqdm(total=self.total, initial=start, disable=not bar_on, desc=f"train {cfg.loss}", unit="step")
         epoch_cache: dict[int, list] = {}
         seqs = tokens = 0
         step_time = 0.0
@@ -502,6 +527,8 @@ class Trainer:
                         "loss_name": "single" if step < cfg.loss_warmup_steps else cfg.loss,
                     }
                     append_jsonl(out / "train_log.jsonl", row)
+                    if not bar_on:  # no terminal: a plain line instead of the bar
+                        log.info("step %d/%d  loss %.4f  %.0f seq/s", done, self.total, value, rate)
                     if self.tb:
                         for k in ("loss", "lr", "seq_per_s"):
                             self.tb.add_scalar(f"train/{k}", row[k], done)

@@ -7,6 +7,7 @@ import json
 import logging
 
 from ...config import add_overwrite_argument
+from ...console import show_progress
 from ...errors import ConfigError
 from ...langs import parse_lang_list
 
@@ -122,7 +123,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="drop groups with fewer sentences, English included (default 2)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_synth)
 
 
@@ -241,7 +241,7 @@ def _run(args, translator, langs) -> int:
             long=args.long,
             limit=args.limit,
             dedup=not args.keep_duplicates,
-            progress=not args.no_progress,
+            progress=show_progress(),
         )
     finally:
         cache.close()

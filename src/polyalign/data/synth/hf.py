@@ -80,8 +80,10 @@ class HFTranslator:
         name = str(model)
         path = Path(name).expanduser()
         local = path.exists()
-        if not local and (name.startswith((".", "/", "~")) or name.count("/") > 1):
-            raise ConfigError(f"MT model folder not found: {name}")
+        if not local:
+            from ...models.hub import check_hub_name
+
+            check_hub_name(name, what="MT model")
         kwargs = {"trust_remote_code": trust_remote_code}
         if local:
             kwargs["local_files_only"] = True
