@@ -777,3 +777,42 @@ def test_train_help_shows_true_defaults_in_groups(capsys):
     assert "(default: lr)" in out and "(default: 2e-05)" in out and "(default: false)" in out
     for title in ("model and data:", "loss:", "optimisation:", "speed and memory:", "evaluation during"):
         assert title in out
+
+
+# --- Data loss: single-file outputs and report folders ---
+
+
+def _result_rows(path: Path) -> Path:
+    row = {"task": "tatoeba", "subset": "deu-eng", "metric": "accuracy", "value": 90.0, "max_seq_length": 8}
+    path.write_text(json.dumps(row) + "\n" + json.dumps({**row, "subset": "fra-eng"}) + "\n")
+    return path
+
+
+def test_embed_does_not_replace_an_existing_file(tiny, tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("a cat\n")
+    target = tmp_path / "thesis.npy"
+    target.write_bytes(b"precious")
+    args = ["embed", "--model", str(tiny), "--input", str(tmp_path / "in.txt"), "--out", str(target)]
+    # Before: replaced without a word.
+    assert main(args) == 1 and "exists; pass --overwrite" in _error_line(capsys)
+    assert target.read_bytes() == b"precious"
+    assert main([*args, "--overwrite"]) == 0 and target.read_bytes() != b"precious"
+
+
+def test_report_compare_out_refuses_a_foreign_folder(tmp_path, capsys):
+    base, run = _result_rows(tmp_path / "base.jsonl"), _result_rows(tmp_path / "run.jsonl")
+    folder = _foreign(tmp_path / "notes")
+    args = ["report", "compare", "--base", str(base), "--runs", f"run={run}", "--out", str(folder)]
+    assert main(args) == 1 and "not written by polyalign" in _error_line(capsys)
+    assert _intact(folder)
+    reports = tmp_path / "reports"
+    assert main([*args[:-1], str(reports)]) == 0 and (reports / "deltas.md").is_file()
+    assert main([*args[:-1], str(reports)]) == 1  # our own report: only with --overwrite
+    assert main([*args[:-1], str(reports), "--overwrite"]) == 0
+
+
+def test_report_heatmap_does_not_replace_an_existing_file(tmp_path, capsys):
+    target = tmp_path / "figure.png"
+    target.write_bytes(b"my figure")
+    assert main(["report", "heatmap", "--model", "m", "--langs", "eng,deu", "--out", str(target)]) == 1
+    assert "exists; pass --overwrite" in _error_line(capsys) and target.read_bytes() == b"my figure"

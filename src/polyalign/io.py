@@ -201,6 +201,7 @@ _LEGACY = {
     "eval": _legacy_eval,
     "study": lambda p: _legacy_corpus(p / "corpus"),
     "demo": lambda p: (p / "demo_results.md").is_file(),
+    "report": lambda p: (p / "deltas.md").is_file(),
 }
 
 
@@ -282,6 +283,19 @@ def prepare_output(
     if output_kind(path) != kind:
         write_marker(path, kind)
     return kept
+
+
+def prepare_output_file(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Check that a single output file (``embed --out x.npy``, a PNG) may be written: a file cannot
+    carry polyalign's marker, so an existing one is replaced only with ``overwrite`` — whoever wrote
+    it. A folder at the path, or an unwritable location, is refused with one line."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file path")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: exists; pass --overwrite to replace it, or choose another path")
+    probe_writable(path)
+    return path
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .config import add_overwrite_argument
 from .langs import parse_lang_list
 
 
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="compare results computed at different max_seq_length (flagged in the table)",
     )
     c.add_argument("--out", default=None, help="folder for deltas.md and the per-task bar charts (PNG)")
+    add_overwrite_argument(c)
     c.add_argument(
         "--plots", default=None, help="comma-separated tasks to plot (default: every compared task)"
     )
@@ -64,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--prompt", default=None)
     h.add_argument("--device", default=None)
     h.add_argument("--out", default="heatmap.png", help="PNG path (default heatmap.png)")
+    add_overwrite_argument(h)
     h.set_defaults(func=run_heatmap)
 
 
@@ -86,6 +89,10 @@ def run_compare(args: argparse.Namespace) -> int:
     from . import report
     from .errors import ConfigError
 
+    if args.out:  # checked before any work; a report folder is polyalign's own output kind
+        from .io import prepare_output
+
+        prepare_output(args.out, "report", overwrite=args.overwrite, create=False)
     base_label, base_paths = _parse_labelled(args.base, "base")
     base = report.scores_by_label([report.load_results(p) for p in base_paths], base_label)
     runs = []
@@ -104,9 +111,10 @@ def run_compare(args: argparse.Namespace) -> int:
     table = report.deltas_table(comparison, base_label)
     sys.stdout.write(table)
     if args.out:
-        from .io import write_text_atomic
+        from .io import prepare_output, write_text_atomic
 
         out = Path(args.out)
+        prepare_output(out, "report", overwrite=args.overwrite)
         write_text_atomic(out / "deltas.md", table)
         tasks = parse_lang_list(args.plots) or list(dict.fromkeys(c["task"] for c in comparison))
         for task in tasks:
@@ -123,8 +131,10 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_heatmap(args: argparse.Namespace) -> int:
     from . import report
+    from .io import prepare_output_file
     from .models import load_encoder
 
+    prepare_output_file(args.out, overwrite=args.overwrite)
     model = load_encoder(args.model, prompt=args.prompt, device=args.device)
     path = report.flores_heatmap(
         model,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..config import add_overwrite_argument
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="embed texts (one per line) into a .npy matrix")
@@ -13,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--input", "-i", default="-", help="text file, one sentence per line ('-' = stdin)")
     p.add_argument("--out", "-o", required=True, help="output .npy file (float32, one row per line)")
+    add_overwrite_argument(p)
     p.add_argument("--pooling", default=None, help="override pooling: mean, cls, max")
     p.add_argument("--prompt", default=None, help="override the text prefix (E5 default: 'query: ')")
     p.add_argument("--batch-size", type=int, default=64)
@@ -28,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..console import show_progress
     from ..errors import DataError
-    from ..io import atomic_path, decode_lines, read_lines
+    from ..io import atomic_path, decode_lines, prepare_output_file, read_lines
     from . import load_encoder
 
+    out = args.out if args.out.endswith(".npy") else args.out + ".npy"
+    prepare_output_file(out, overwrite=args.overwrite)  # before any work: never replace a file silently
     if args.input == "-":
         # Bytes, decoded by the same strict rules as a file: binary input is a one-line error.
         texts = decode_lines(sys.stdin.buffer.read(), "<stdin>")
@@ -59,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
         convert_to_numpy=True,
         normalize_embeddings=True,
     )
-    out = args.out if args.out.endswith(".npy") else args.out + ".npy"
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.save(f, emb.astype(np.float32))
     print(f"wrote {out}: {emb.shape[0]} x {emb.shape[1]}", file=sys.stderr)
