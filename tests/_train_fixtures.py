@@ -48,3 +48,22 @@ def save_tiny(path: Path, dropout: float = 0.1, seed: int = 0) -> Path:
     model = build_tiny_encoder(path / "build", dropout=dropout, seed=seed)
     model.save(str(path / "model"))
     return path / "model"
+
+
+def tiny_config(tiny: Path, corpus: Path, out: Path, **kw):
+    """A TrainConfig for the tiny model: 4 groups per step, 4 steps, checkpoints every 2 (overridable)."""
+    from polyalign.train import TrainConfig
+
+    base = dict(
+        model=str(tiny),
+        data=str(corpus),
+        out=str(out),
+        batch_groups=4,
+        steps=4,
+        lr=1e-3,
+        chunk_size=8,
+        save_every=2,
+        log_every=1,
+        max_seq_length=32,
+    )
+    return TrainConfig(**{**base, **kw})

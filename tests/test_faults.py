@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from _train_fixtures import make_corpus, save_tiny
+from _train_fixtures import make_corpus, save_tiny, tiny_config
 from polyalign.cli import main
 from polyalign.config import from_dict
 from polyalign.errors import ConfigError, DataError, PolyalignError
@@ -44,20 +44,7 @@ def corpus(tmp_path_factory):
 
 
 def _cfg(tiny, corpus, out, **kw) -> TrainConfig:
-    base = dict(
-        model=str(tiny),
-        data=str(corpus),
-        out=str(out),
-        batch_groups=4,
-        steps=4,
-        lr=1e-3,
-        chunk_size=8,
-        save_every=2,
-        log_every=1,
-        max_seq_length=16,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(tiny, corpus, out, **{"max_seq_length": 16, **kw})
 
 
 def _weights(path) -> dict:

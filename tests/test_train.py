@@ -9,7 +9,7 @@ import random
 import pytest
 import torch
 
-from _train_fixtures import make_corpus, save_tiny
+from _train_fixtures import make_corpus, save_tiny, tiny_config
 from polyalign.cli import main
 from polyalign.errors import ConfigError, DataError
 from polyalign.train import TrainConfig, TrainingError, train
@@ -28,20 +28,7 @@ def tiny(tmp_path_factory):
 
 
 def _cfg(tiny, corpus, tmp_path, **kw):
-    base = dict(
-        model=str(tiny),
-        data=str(corpus),
-        out=str(tmp_path / "run"),
-        batch_groups=4,
-        steps=4,
-        lr=1e-3,
-        chunk_size=8,
-        save_every=2,
-        log_every=1,
-        max_seq_length=32,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(tiny, corpus, tmp_path / "run", **kw)
 
 
 # ------------------------------------------------------------------ batching

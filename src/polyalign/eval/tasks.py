@@ -142,6 +142,14 @@ def _sample(total: int, n: int | None) -> list[int] | None:
     return sorted(np.random.default_rng(0).choice(total, size=n, replace=False).tolist())
 
 
+def _resolve_pair(a: str, b: str, available, where: str, task: str) -> tuple[str, str]:
+    """A user's ``a-b`` pair as the corpus' codes; the two sides must be different languages."""
+    pair = (resolve_code(a, available, where=where), resolve_code(b, available, where=where))
+    if pair[0] == pair[1]:
+        raise ConfigError(f"{task}: a pair needs two different languages, got {a}-{b}")
+    return pair
+
+
 def _cut(texts: list, n: int | None) -> list:
     idx = _sample(len(texts), n)
     return texts if idx is None else [texts[i] for i in idx]
@@ -272,13 +280,7 @@ class FloresXsimTask(Task):
     def resolve(self, items, ctx):
         avail = self.available_langs(ctx)
         where = f"FLORES-200 {self.split}"
-        out = []
-        for a, b in items:
-            pair = (resolve_code(a, avail, where=where), resolve_code(b, avail, where=where))
-            if pair[0] == pair[1]:
-                raise ConfigError(f"{self.name}: a pair needs two different languages, got {a}-{b}")
-            out.append(pair)
-        return list(dict.fromkeys(out))
+        return list(dict.fromkeys(_resolve_pair(a, b, avail, where, self.name) for a, b in items))
 
     def run(self, items, ctx):
         codes = list(dict.fromkeys(c for pair in items for c in pair))
@@ -651,16 +653,10 @@ class BitextDirTask(_PathTask):
     folder = True
 
     def _pairs(self, codes: list[str], ctx: EvalContext, folder) -> list[tuple[str, str]]:
-        from ..data.readers import resolve_code
-
         where = f"bitext-dir {folder}"
         pivot = resolve_code(ctx.pivot, codes, where=where)
         pairs = [(c, pivot) for c in codes if c != pivot]
-        for a, b in ctx.pairs:
-            pair = (resolve_code(a, codes, where=where), resolve_code(b, codes, where=where))
-            if pair[0] == pair[1]:
-                raise ConfigError(f"bitext-dir: a pair needs two different languages, got {a}-{b}")
-            pairs.append(pair)
+        pairs += [_resolve_pair(a, b, codes, where, self.name) for a, b in ctx.pairs]
         return list(dict.fromkeys(pairs))
 
     def resolve(self, items, ctx):
