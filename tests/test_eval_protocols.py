@@ -49,13 +49,21 @@ def test_report_refuses_comparisons_across_token_limits():
     flagged = report.compare(base, [short], allow_mixed_lengths=True)
     assert "WARNING: mixed max_seq_length" in report.deltas_table(flagged)
     legacy = report.scores_by_label([_rows("old", 91.0, None)], "old")
-    assert "not recorded" in report.compare(base, [legacy])[0]["length_warning"]
+    assert "not recorded" in report.check_lengths([base, legacy])
+    assert report.compare(base, [legacy])[0]["length_warning"] is None  # a note in the log only
 
 
 def test_report_cli_refuses_mixed_lengths(tmp_path, capsys):
     for label, length in (("base", 512), ("run", 64)):
         (tmp_path / f"{label}.jsonl").write_text("\n".join(json.dumps(r) for r in _rows(label, 90, length)))
-    argv = ["report", "compare", "--base", str(tmp_path / "base.jsonl"), "--runs", f"run={tmp_path / 'run.jsonl'}"]
+    argv = [
+        "report",
+        "compare",
+        "--base",
+        str(tmp_path / "base.jsonl"),
+        "--runs",
+        f"run={tmp_path / 'run.jsonl'}",
+    ]
     assert main(argv) == 1
     assert "different max_seq_length" in capsys.readouterr().err
     assert main([*argv, "--allow-mixed-lengths"]) == 0
@@ -146,7 +154,9 @@ def test_bitext_dir_cli(tmp_path, tiny_encoder, monkeypatch):
     import polyalign.models
 
     monkeypatch.setattr(polyalign.models, "load_encoder", lambda *a, **k: tiny_encoder)
-    folder = _write_dir(tmp_path / "set", {"eng.txt": "a cat\nthe sea\n", "deu.txt": "eine Katze\ndas Meer\n"})
+    folder = _write_dir(
+        tmp_path / "set", {"eng.txt": "a cat\nthe sea\n", "deu.txt": "eine Katze\ndas Meer\n"}
+    )
     out = tmp_path / "res"
     args = ["eval", "--model", "m", "--tasks", f"bitext-dir:{folder}", "--pivot", "en", "--out", str(out)]
     assert main([*args, "--no-cache", "--quiet"]) == 0

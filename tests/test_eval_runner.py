@@ -203,10 +203,19 @@ def test_evaluate_end_to_end(tiny_encoder, data_dir, tmp_path):
     xx2en = by[("tatoeba", "deu-eng", "accuracy_xx2en")]["value"]
     en2xx = by[("tatoeba", "deu-eng", "accuracy_en2xx")]["value"]
     assert acc == en2xx
-    assert by[("tatoeba", "deu-eng", "accuracy_mean_both")]["value"] == pytest.approx((xx2en + en2xx) / 2, abs=1e-3)
+    assert by[("tatoeba", "deu-eng", "accuracy_mean_both")]["value"] == pytest.approx(
+        (xx2en + en2xx) / 2, abs=1e-3
+    )
     assert all(r["max_seq_length"] == tiny_encoder.max_seq_length for r in rows)
     assert all(0 <= r["value"] <= 100 for r in rows if r["metric"] != "spearman")
-    assert {r["task"] for r in rows} == {"tatoeba", "flores-xsim", "sts17-semeval", "stsb-x", "sib200-x", "sib200"}
+    assert {r["task"] for r in rows} == {
+        "tatoeba",
+        "flores-xsim",
+        "sts17-semeval",
+        "stsb-x",
+        "sib200-x",
+        "sib200",
+    }
     assert by[("sib200", "fra_Latn", "accuracy")]["n"] == 30
     lines = (tmp_path / "res" / "tiny.jsonl").read_text().splitlines()
     assert len(lines) == len(rows) and json.loads(lines[0])["model"] == "tiny"

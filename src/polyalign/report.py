@@ -180,7 +180,10 @@ def compare(
     Δ and the paired test's p-value, over the subsets that the base and *all* runs share.
     Result sets computed at different ``max_seq_length`` are refused (see :func:`check_lengths`)."""
     warning = check_lengths([base, *runs], allow_mixed_lengths)
-    if warning:
+    if warning and not warning.startswith("WARNING"):
+        log.info(warning)  # unknown lengths (old results): a note, not a flag on every table
+        warning = None
+    elif warning:
         log.warning(warning)
     keys = base.keys()
     for r in runs:
