@@ -53,7 +53,9 @@ def _worker(rank: int, world: int, port: int, cfg_kwargs: dict, out: str, steps:
     torch.distributed.destroy_process_group()
 
 
-@pytest.mark.parametrize("loss,grad_cache", [("multi", False), ("multi", True), ("single", False)])
+@pytest.mark.parametrize(
+    "loss,grad_cache", [("multi", False), ("multi", True), ("multiway", True), ("single", False)]
+)
 def test_two_ranks_match_one_process(tmp_path, loss, grad_cache):
     corpus = make_corpus(
         tmp_path / "corpus", hard=False, ragged=False
