@@ -16,7 +16,14 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-from polyalign.losses import gather_group_ids, gather_with_grad, global_loss, info_nce, multi_positive_loss
+from polyalign.losses import (
+    gather_group_ids,
+    gather_with_grad,
+    global_loss,
+    info_nce,
+    multi_positive_loss,
+    multiway_pair_loss,
+)
 
 WORLD = 2
 DIM = 6
@@ -40,6 +47,8 @@ def make_data() -> dict[str, torch.Tensor]:
         "sentences": randn(n_sent, DIM),
         # Groups straddle the two ranks (ids 5 and 2 occur in both shards), one singleton (9).
         "group_ids": torch.tensor([5, 2, 5, 9, 2, 5, 7, 7, 2, 4]),
+        # One language per (group, language); groups 5 and 2 have three languages across the ranks.
+        "lang_ids": torch.tensor([0, 0, 1, 1, 2, 2, 0, 1, 1, 2]),
         "hard": randn(n_hard, DIM),
         "hard_group_ids": torch.tensor([5, 7, 2]),
         "linear_init": randn(DIM, DIM),
@@ -95,6 +104,18 @@ def _run(rank: int, port: int, out_dir: str) -> None:
         )
         loss.backward()
         result.update(mp_loss=loss.detach(), mp_ge=e.grad, mp_gh=hn.grad)
+
+        # multiway_pair_loss: group and language ids gathered like the embeddings.
+        e = shard(data["sentences"], SENT_SHARDS, rank).clone().requires_grad_(True)
+        mw_global = global_loss(multiway_pair_loss, embeddings=["embeddings"], ids=["group_ids", "lang_ids"])
+        loss = mw_global(
+            e,
+            shard(data["group_ids"], SENT_SHARDS, rank),
+            shard(data["lang_ids"], SENT_SHARDS, rank),
+            minmax=True,
+        )
+        loss.backward()
+        result.update(mw_loss=loss.detach(), mw_ge=e.grad)
 
         # Rank-local ids (row index) made globally distinct.
         local_rows = torch.arange(SENT_SHARDS[rank])

@@ -9,7 +9,14 @@ import pytest
 from polyalign.cli import main
 from polyalign.data import readers
 from polyalign.data.build import build_corpus, load_corpus, load_meta, save_corpus
-from polyalign.data.groups import GROUP_ID, filter_groups, group_languages, groups_from_aligned, pivot_join
+from polyalign.data.groups import (
+    GROUP_ID,
+    filter_groups,
+    group_languages,
+    groups_from_aligned,
+    groups_from_rows,
+    pivot_join,
+)
 from polyalign.data.views import english_centric_pairs, parallel_pairs
 from polyalign.errors import DataError, UnknownLanguageError
 from polyalign.io import read_lines, resolve_data_dir
@@ -83,6 +90,26 @@ def test_groups_views_and_filters(tiny_flores):
     assert len(enx) == sum(sum(r[lang] is not None for lang in group_languages(clean)) - 1 for r in clean)
 
 
+def test_en_x1_pairs_each_english_sentence_once_with_one_of_its_languages():
+    langs = ["en", "de", "fr", "es"]
+    rows = [{GROUP_ID: f"g{i}", **{lang: f"{lang}{i}" for lang in langs}} for i in range(40)]
+    rows[3]["fr"] = rows[3]["es"] = None  # a ragged group: only de is left to draw
+    rows[5]["en"] = None  # no English: no pair
+    rows[7] = {GROUP_ID: "g7", "en": "en7", "de": None, "fr": None, "es": None}  # English alone
+    groups = groups_from_rows(rows, langs)
+    one = english_centric_pairs(groups, pivot="en", per_group="one", seed=0)
+    assert sorted(one["text_a"]) == sorted(f"en{i}" for i in range(40) if i not in (5, 7))
+    assert set(one["lang_a"]) == {"en"}
+    by_id = {r[GROUP_ID]: r for r in rows}
+    for r in one:
+        assert r["lang_b"] != "en" and by_id[r[GROUP_ID]][r["lang_b"]] == r["text_b"]
+    assert one.filter(lambda r: r[GROUP_ID] == "g3")["lang_b"] == ["de"]
+    # Seeded: the same seed draws the same X, another seed other ones; every language gets drawn.
+    assert english_centric_pairs(groups, pivot="en", per_group="one", seed=0)["lang_b"] == one["lang_b"]
+    assert english_centric_pairs(groups, pivot="en", per_group="one", seed=1)["lang_b"] != one["lang_b"]
+    assert set(one["lang_b"]) == {"de", "fr", "es"}
+
+
 def test_empty_after_filtering_is_an_error(tiny_flores):
     groups = groups_from_aligned(readers.read_flores(tiny_flores, "dev", ["en", "de"]))
     with pytest.raises(DataError, match="no groups left"):
@@ -121,7 +148,7 @@ def test_build_save_is_atomic_and_loadable(tiny_flores, tmp_path):
     corpus, meta = build_corpus("flores", data_dir=tiny_flores, langs=["en", "de", "ru"], pivot="eng_Latn")
     out = save_corpus(corpus, tmp_path / "corpus", meta)
     again = load_corpus(out)
-    assert set(again) == {"groups", "pairs", "en_x"} and len(again["groups"]) == 4
+    assert set(again) == {"groups", "pairs", "en_x", "en_x1"} and len(again["groups"]) == 4
     assert load_meta(out)["counts"]["groups"] == 4
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".corpus")]  # no temp left behind
 

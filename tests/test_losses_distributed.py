@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from polyalign.losses import gather_group_ids, gather_with_grad, global_loss, info_nce, multi_positive_loss
+from polyalign.losses import (
+    gather_group_ids,
+    gather_with_grad,
+    global_loss,
+    info_nce,
+    multi_positive_loss,
+    multiway_pair_loss,
+)
 
 WORKER_PATH = Path(__file__).with_name("_dist_losses_worker.py")
 
@@ -95,6 +102,19 @@ def test_gathered_multi_positive_matches_single_process(two_rank_results):
         )
         torch.testing.assert_close(
             res["mp_gh"], w.WORLD * w.shard(gh, w.HARD_SHARDS, rank), rtol=0, atol=1e-10
+        )
+
+
+def test_gathered_multiway_matches_single_process(two_rank_results):
+    w = _load_worker()
+    data = w.make_data()
+    ref_loss, (ge,) = _reference_grads(
+        lambda e: multiway_pair_loss(e, data["group_ids"], data["lang_ids"], minmax=True), data["sentences"]
+    )
+    for rank, res in enumerate(two_rank_results):
+        torch.testing.assert_close(res["mw_loss"], ref_loss, rtol=0, atol=1e-10)
+        torch.testing.assert_close(
+            res["mw_ge"], w.WORLD * w.shard(ge, w.SENT_SHARDS, rank), rtol=0, atol=1e-10
         )
 
 

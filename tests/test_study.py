@@ -98,3 +98,36 @@ def test_study_bad_request_is_an_error_before_any_work(setup, data_dir):
     with pytest.raises(ConfigError, match="--jobs must be"):
         run_study(_config(tmp, model, corpus), out=tmp / "bad", data_dir=data_dir, jobs=0)
     assert not (tmp / "bad" / "corpus").exists() and not (tmp / "bad" / "results").exists()
+
+
+@pytest.mark.parametrize("name", ["config", "gpu", "synth", "synth_gpu"])
+def test_multiway_vs_enx_arms_train_equal_sentences_per_step_and_equal_steps(name):
+    """The study compares the multi-way loss with the paper's En–X baseline (one X per English
+    sentence) at equal sentences per step and equal steps, keeping L_out and every-pair En–X as ablations."""
+    from pathlib import Path
+
+    from polyalign.study import StudyConfig
+    from polyalign.train import TrainConfig
+    from polyalign.train.batching import Batcher, GroupTable
+
+    path = Path(__file__).parents[1] / "experiments" / "multiway_vs_enx" / f"{name}.yaml"
+    study = StudyConfig.from_yaml(path)
+    cfgs = {arm: TrainConfig(**{**study.train, **(o or {}), "data": "x"}) for arm, o in study.arms.items()}
+    for cfg in cfgs.values():
+        cfg.validate()
+    losses = {(c.loss, c.view) for c in cfgs.values()}
+    assert {
+        ("multiway", "groups"),
+        ("multi-out", "groups"),
+        ("single", "en_x1"),
+        ("single", "en_x"),
+    } <= losses
+    assert len({c.steps for c in cfgs.values()}) == 1 and cfgs[next(iter(cfgs))].steps is not None
+    # Sentences per step on six-way groups: a group batch and a pair batch encode the same number.
+    langs = ["en", "de", "fr", "es", "ru", "zh"]
+    table = GroupTable([[(lang, 6 * g + k) for k, lang in enumerate(langs)] for g in range(400)], [8] * 2400)
+    per_step = set()
+    for cfg in cfgs.values():
+        b = Batcher(table, cfg.view, cfg.batch_groups, pivot=cfg.pivot)
+        per_step.add(len(b.local_batch(b.epoch(0)[0]).texts))
+    assert len(per_step) == 1

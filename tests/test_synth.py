@@ -472,9 +472,9 @@ def test_unknown_target_lists_supported():
 def test_build_synthetic_corpus_views():
     sources = [(f"g{i}", f"English sentence {i}") for i in range(5)]
     corpus, meta = build_synthetic_corpus(sources, FakeTranslator(), ["de", "es"], progress=False)
-    assert set(corpus) == {"groups", "pairs", "en_x"}
+    assert set(corpus) == {"groups", "pairs", "en_x", "en_x1"}
     assert corpus["groups"].column_names == ["group_id", "en", "de", "es"]
-    assert len(corpus["en_x"]) == 10
+    assert len(corpus["en_x"]) == 10 and len(corpus["en_x1"]) == 5
     assert {r["lang_a"] for r in corpus["en_x"]} | {r["lang_b"] for r in corpus["en_x"]} == {"en", "de", "es"}
     assert meta["source"] == "synth" and meta["sentences_per_language"] == {"en": 5, "de": 5, "es": 5}
 

@@ -94,6 +94,45 @@ def test_en_x_pairs_and_warmup_pairs():
     assert warm.kind == "pairs" and warm.n_pairs == 4 and len(set(warm.group_ids.tolist())) == 4
 
 
+def test_en_x1_pairs_each_pivot_sentence_once_with_one_of_its_languages():
+    table = _table(sizes=(6, 5, 4, 1))  # ragged groups; English-only groups give no pair
+    b = Batcher(table, "en_x1", batch_groups=2, seed=0, pivot="en")
+    for epoch in (0, 1):
+        pairs = b._pairs(epoch)
+        pivots = [p[2] for p in pairs]
+        with_x = [g for g, m in enumerate(table.members) if len(m) > 1]
+        assert sorted(pivots) == sorted(table.members[g][0][1] for g in with_x)  # each exactly once
+        for g, la, _, lb, tb in pairs:
+            assert la == "en" and lb != "en" and (lb, tb) in table.members[g]
+        assert all(p[1] == "en" for batch in b.epoch(epoch) for p in batch)
+    # Seeded and deterministic; another seed or epoch draws other X; every language gets drawn.
+    draw = [p[3] for p in b._pairs(0)]
+    assert draw == [p[3] for p in Batcher(table, "en_x1", 2, seed=0, pivot="en")._pairs(0)]
+    assert draw != [p[3] for p in Batcher(table, "en_x1", 2, seed=1, pivot="en")._pairs(0)]
+    assert draw != [p[3] for p in b._pairs(1)]
+    assert set(draw) == {"de", "fr", "es", "ru", "zh"}
+
+
+def test_en_x1_has_the_group_sentence_budget_and_fewer_steps_than_en_x():
+    table = _table(n=60, sizes=(6,))
+    groups, en_x, en_x1 = (
+        Batcher(table, v, batch_groups=4, seed=0, bucket_batches=1) for v in ("groups", "en_x", "en_x1")
+    )
+    assert en_x.local_pairs == en_x1.local_pairs == 12  # 4 groups × 6 sentences = 12 pairs
+    # One epoch: groups 60/4 = 15 steps; en_x1 60 / 12 = 5 steps; en_x 60·5 pairs / 12 = 25 steps
+    # (less a batch when pairs of one group collide and are carried to a batch that never fills).
+    assert (groups.steps_per_epoch(), en_x1.steps_per_epoch()) == (15, 5)
+    assert en_x.steps_per_epoch() >= 24
+
+
+def test_group_batches_carry_language_ids():
+    table = _table()
+    b = Batcher(table, "groups", 4, seed=0)
+    batch = b.local_batch(b.epoch(0)[0])
+    assert table.languages == ["de", "en", "es", "fr", "ru", "zh"]
+    assert [table.languages[i] for i in batch.lang_ids.tolist()] == batch.langs
+
+
 def test_bucketing_reduces_padding():
     table = _table(n=400)
 
@@ -144,7 +183,10 @@ def _grads(cfg):
         ("multi", {}),
         ("multi", {"hard_negatives": True, "minmax": True}),
         ("multi-out", {}),
+        ("multiway", {}),
+        ("multiway", {"minmax": True}),
         ("single", {}),
+        ("single", {"data_view": "en_x1"}),
         ("weighted-multi", {"teacher": "self"}),
         ("soft-priority", {"teacher": "self", "tcm": True}),
         ("soft-average", {"teacher": "self"}),
@@ -160,6 +202,34 @@ def test_grad_cache_matches_plain_step(tiny, corpus, tmp_path, loss, extra):
     assert plain.keys() == cached.keys() and len(plain) > 10
     for name in plain:
         assert torch.allclose(plain[name], cached[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_multiway_objective_is_the_multiway_loss_of_the_batch(tiny, corpus, tmp_path):
+    """The trainer hands the loss the batch's group and language ids (ragged corpus groups)."""
+    from polyalign.losses import multi_positive_loss, multiway_pair_loss
+    from polyalign.train.objectives import make_objective
+
+    cfg = _cfg(tiny, corpus, tmp_path, loss="multiway")
+    trainer = Trainer(cfg)
+    batch = trainer.batcher.local_batch(trainer.batcher.epoch(0)[0])
+    emb = torch.randn(len(batch.texts), 8, generator=torch.Generator().manual_seed(0))
+    codes = sorted(set(batch.langs))
+    lang_ids = torch.tensor([codes.index(lang) for lang in batch.langs])
+    got = make_objective(cfg, "multiway", batch)(emb)
+    torch.testing.assert_close(got, multiway_pair_loss(emb, batch.group_ids, lang_ids, cfg.temperature))
+    assert not torch.allclose(got, multi_positive_loss(emb, batch.group_ids, cfg.temperature, form="out"))
+
+
+def test_multiway_config_rules(tiny, corpus, tmp_path):
+    assert _cfg(tiny, corpus, tmp_path, loss="multiway").view == "groups"
+    for bad, match in (
+        ({"data_view": "en_x1"}, "needs whole groups"),
+        ({"hard_negatives": True}, "not with multiway"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            _cfg(tiny, corpus, tmp_path, loss="multiway", **bad).validate()
+    _cfg(tiny, corpus, tmp_path, loss="multiway", minmax=True).validate()
+    _cfg(tiny, corpus, tmp_path, loss="single", data_view="en_x1").validate()
 
 
 # ------------------------------------------------------------------ runs, resume, failures

@@ -55,7 +55,13 @@ def _worker(rank: int, world: int, port: int, cfg_kwargs: dict, out: str, steps:
 
 @pytest.mark.parametrize(
     "loss,grad_cache,freeze",
-    [("multi", False, False), ("multi", True, False), ("single", False, False), ("multi", False, True)],
+    [
+        ("multi", False, False),
+        ("multi", True, False),
+        ("multiway", True, False),
+        ("single", False, False),
+        ("multi", False, True),
+    ],
 )
 def test_two_ranks_match_one_process(tmp_path, loss, grad_cache, freeze):
     """``freeze``: freeze_embeddings must take effect before the DDP wrap (else step 2 fails with

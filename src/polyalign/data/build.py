@@ -4,7 +4,9 @@ Layout written by :func:`save_corpus` (``datasets.DatasetDict.save_to_disk``)::
 
     OUT/groups/          multi-way groups (group_id + one column per language)
     OUT/pairs/           MPCL parallel-structure pairs (group_id, lang_a, text_a, lang_b, text_b)
-    OUT/en_x/            English-centric pairs (same schema), when the pivot language is present
+    OUT/en_x/            English-centric pairs (same schema), every pivot–X pair, when the pivot is present
+    OUT/en_x1/           English-centric pairs, one X drawn per pivot sentence (the multi-way paper's
+                         En–X baseline; the trainer redraws this view every epoch from the groups)
     OUT/hard_negatives/  (XNLI) group_id, lang, text — contradiction of the group's premise
     OUT/polyalign_corpus.json   source, languages, counts, filter report
 """
@@ -162,6 +164,7 @@ def make_views(
     views = {"groups": groups, "pairs": parallel_pairs(groups, seed=seed)}
     if pivot in group_languages(groups):
         views["en_x"] = english_centric_pairs(groups, pivot=pivot, seed=seed)
+        views["en_x1"] = english_centric_pairs(groups, pivot=pivot, per_group="one", seed=seed)
     # A one-language corpus (e.g. the English input of `polyalign synth`) has no pairs; an empty
     # split would not load back, so it is left out.
     views = {name: ds for name, ds in views.items() if name == "groups" or len(ds)}

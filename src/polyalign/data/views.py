@@ -7,7 +7,9 @@ Pair views share one schema so the trainer reads them the same way::
 - :func:`parallel_pairs` — MPCL's *parallel structure* baseline: each K-way group becomes ⌊K/2⌋
   random disjoint language pairs, so every sentence is seen exactly once (odd K leaves one out),
   the same sentences the multi-positive loss sees.
-- :func:`english_centric_pairs` — the multi-way paper's baseline: En–X pairs only.
+- :func:`english_centric_pairs` — En–X pairs only: with ``per_group="one"`` the multi-way paper's
+  baseline (each English sentence with one X drawn from the pool; split ``en_x1``), with ``"all"``
+  every En–X pair of a group (English repeated once per language; split ``en_x``, an ablation).
 - :func:`xnli_hard_negatives` — MPCL's hard negatives: the contradiction hypothesis of a group's
   premise, in a random language.
 """

@@ -7,6 +7,8 @@ temperature τ = 0.05 by default):
 - :func:`multi_positive_loss` — every sentence an anchor, its group mates the positives
   (MPCL Eq. 2 / SupCon L_in, or L_out), min-max rescaling, hard negatives, positive weights;
   :func:`teacher_positive_weights` builds such weights from a teacher.
+- :func:`multiway_pair_loss` — the multi-way alignment paper's "all languages as anchors": an
+  InfoNCE per ordered language pair (a, b), negatives = the other groups' sentences in b.
 - :func:`soft_label_loss` — cross-entropy to teacher soft targets, optional TCM monolingual terms;
   :func:`soft_targets` and :func:`priority_side` build the targets.
 - :func:`mse_distillation` — multilingual knowledge distillation (Reimers & Gurevych, 2020).
@@ -22,6 +24,7 @@ from .distill import mse_distillation
 from .distributed import gather_group_ids, gather_with_grad, global_loss, is_distributed
 from .infonce import info_nce
 from .multi_positive import MINMAX_EPS, multi_positive_loss, teacher_positive_weights
+from .multiway import multiway_pair_loss
 from .soft_label import DEFAULT_PRIORITY, priority_side, soft_label_loss, soft_targets
 from .st_adapters import InfoNCELoss, MSEDistillationLoss, MultiPositiveLoss, SoftLabelLoss
 
@@ -41,6 +44,7 @@ __all__ = [
     "is_distributed",
     "mse_distillation",
     "multi_positive_loss",
+    "multiway_pair_loss",
     "priority_side",
     "soft_label_loss",
     "soft_targets",

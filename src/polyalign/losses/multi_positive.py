@@ -85,10 +85,10 @@ def multi_positive_loss(
     while L_out is an average of per-pair InfoNCE terms, so every positive must stand out on its
     own; note that in L_out the *other* positives remain in each term's denominator, so
     translations of the same group compete with one another (SupCon found L_out the better
-    objective). The multi-way alignment paper's "all languages as anchors" objective is a
-    per-(anchor, positive)-pair InfoNCE averaged over all anchor–positive pairs, with the other
-    translations in the denominator; that is a mean of log-ratios, i.e. L_out (up to weighting
-    anchors by |P(i)|, which is uniform when all groups have equal size).
+    objective). L_out is kept as an ablation of the multi-way alignment paper's "all languages as
+    anchors" objective, :func:`~polyalign.losses.multiway_pair_loss`: that loss is also a mean of
+    per-pair InfoNCE terms, but its denominators hold only the target language's sentences of the
+    other groups, so an anchor's translations never act as negatives against one another.
 
     Min-max rescaling (``minmax=True``), following MPCL's "similarities are min-max scaled into
     [-1/τ, 1/τ]". Per anchor row, over its candidates C(i) (hard negatives included)::

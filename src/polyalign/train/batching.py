@@ -10,7 +10,11 @@
 
 Pair views are rebuilt from the groups every epoch: ``pairs`` draws ⌊K/2⌋ random disjoint
 language pairs per K-way group (MPCL's parallel structure: the same sentences as the groups, each
-once), ``en_x`` takes every pivot–X pair. A pair batch holds as many sentences as a group batch.
+once), ``en_x`` takes every pivot–X pair (the pivot sentence once per language: an ablation),
+``en_x1`` pairs each pivot sentence with one X drawn from its group's other languages (the
+multi-way paper's En–X baseline; the draw is a function of (seed, epoch), so a run that passes over
+the data several times sees different X for the same pivot sentence). A pair batch holds as many
+sentences as a group batch.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class StepBatch:
 
     ``texts[i]`` has group ``group_ids[i]`` (a global group index). For pair batches the first half
     of ``texts`` are the x sides and the second half the y sides (``pairs = len(texts) // 2``).
+    Group batches also carry ``lang_ids[i]``, the index of ``langs[i]`` in the table's languages
+    (the same on every rank, so the ids can be gathered).
     """
 
     kind: str  # "groups" or "pairs"
@@ -37,6 +43,7 @@ class StepBatch:
     group_ids: torch.Tensor
     hard_texts: list[int] = field(default_factory=list)
     hard_group_ids: torch.Tensor | None = None
+    lang_ids: torch.Tensor | None = None
 
     @property
     def n_pairs(self) -> int:
@@ -52,6 +59,7 @@ class GroupTable:
         self.members = members
         self.lengths = lengths
         self.hard = hard or {}  # group index -> text id of its hard negative
+        self.languages = sorted({lang for m in members for lang, _ in m})
 
     def __len__(self) -> int:
         return len(self.members)
@@ -145,10 +153,13 @@ class Batcher:
                 m = list(members)
                 rng.shuffle(m)
                 out.extend((g, a[0], a[1], b[0], b[1]) for a, b in zip(m[0::2], m[1::2]))
-            else:  # en_x
+            else:  # en_x, en_x1
                 piv = [t for lang, t in members if lang == self.pivot]
-                if piv:
-                    out.extend((g, self.pivot, piv[0], lang, t) for lang, t in members if lang != self.pivot)
+                xs = [(lang, t) for lang, t in members if lang != self.pivot]
+                if piv and xs:
+                    if self.view == "en_x1":
+                        xs = [rng.choice(xs)]
+                    out.extend((g, self.pivot, piv[0], lang, t) for lang, t in xs)
         return out
 
     def local_batch(self, global_batch: list) -> StepBatch:
@@ -158,6 +169,7 @@ class Batcher:
         if self.view == "groups":
             texts, langs, gids = [], [], []
             hard_texts, hard_gids = [], []
+            lang_index = {lang: i for i, lang in enumerate(self.table.languages)}
             for g in mine:
                 for lang, t in self.table.members[g]:
                     texts.append(t)
@@ -173,6 +185,7 @@ class Batcher:
                 torch.tensor(gids),
                 hard_texts,
                 torch.tensor(hard_gids, dtype=torch.long) if hard_texts else None,
+                torch.tensor([lang_index[lang] for lang in langs], dtype=torch.long),
             )
         xs = [p[2] for p in mine]
         ys = [p[4] for p in mine]

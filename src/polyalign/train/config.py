@@ -13,20 +13,24 @@ LOSSES = (
     "single",
     "multi",
     "multi-out",
+    "multiway",
     "weighted-multi",
     "soft-priority",
     "soft-average",
     "soft-hard",
     "mse",
 )
-VIEWS = ("groups", "pairs", "en_x")
-# Which view each loss reads by default: multi-positive losses need whole groups; the
-# single-positive baseline reads random disjoint language pairs of the same groups (MPCL's
+VIEWS = ("groups", "pairs", "en_x", "en_x1")
+# Which view each loss reads by default: multi-positive and multi-way losses need whole groups;
+# the single-positive baseline reads random disjoint language pairs of the same groups (MPCL's
 # "parallel structure"); teacher-based losses read pivot–X pairs (the teacher sees the pivot side).
+# en_x1 (one X per pivot sentence, the multi-way paper's En–X baseline) is chosen explicitly.
+GROUP_LOSSES = ("multi", "multi-out", "multiway", "weighted-multi")
 DEFAULT_VIEW = {
     "single": "pairs",
     "multi": "groups",
     "multi-out": "groups",
+    "multiway": "groups",
     "weighted-multi": "groups",
     "soft-priority": "en_x",
     "soft-average": "en_x",
@@ -65,11 +69,12 @@ class TrainConfig:
     loss: str = _f("multi", f"one of {', '.join(LOSSES)}", group=LOSS)
     data_view: str | None = _f(
         None,
-        "groups, pairs (random disjoint pairs) or en_x; default depends on the loss",
+        "groups, pairs (random disjoint pairs), en_x (every pivot–X pair) or en_x1 (one random X per "
+        "pivot sentence); default depends on the loss",
         group=MODEL,
     )
     langs: list[str] | None = _f(None, "restrict training to these language columns", group=MODEL)
-    pivot: str = _f("en", "pivot language for en_x pairs and the soft-label priority side", group=MODEL)
+    pivot: str = _f("en", "pivot language for en_x/en_x1 pairs and the soft-label priority side", group=MODEL)
     temperature: float = _f(0.05, "contrastive temperature τ", group=LOSS)
     minmax: bool = _f(False, "MPCL min-max scaling of similarities into [-1/τ, 1/τ]", group=LOSS)
     symmetric: bool = _f(True, "single/soft losses: average both directions", group=LOSS)
@@ -158,16 +163,17 @@ class TrainConfig:
             "soft-hard",
             "mse",
         ):
-            raise ConfigError(f"loss {self.loss!r} trains on pairs; use data_view pairs or en_x")
-        if self.view != "groups" and self.loss in ("multi", "multi-out", "weighted-multi"):
+            raise ConfigError(f"loss {self.loss!r} trains on pairs; use data_view pairs, en_x or en_x1")
+        if self.view != "groups" and self.loss in GROUP_LOSSES:
             raise ConfigError(f"loss {self.loss!r} needs whole groups; use data_view groups")
         if self.loss in ("soft-priority", "soft-average", "mse", "weighted-multi") and not self.teacher:
             raise ConfigError(f"loss {self.loss!r} needs --teacher (a model, or 'self' for a frozen copy)")
-        if self.minmax and self.loss not in ("single", "multi", "multi-out", "weighted-multi"):
+        if self.minmax and self.loss not in ("single", *GROUP_LOSSES):
             raise ConfigError(f"min-max scaling applies to the InfoNCE-type losses, not {self.loss!r}")
-        if self.hard_negatives and self.view != "groups":
+        if self.hard_negatives and (self.view != "groups" or self.loss == "multiway"):
             raise ConfigError(
-                "hard negatives are supported with the multi-positive losses (data_view groups)"
+                "hard negatives are supported with the multi-positive losses (data_view groups), "
+                "not with multiway"
             )
         for name in ("temperature", "teacher_temperature", "lr", "epochs", "loss_warmup_lr"):
             value = getattr(self, name)

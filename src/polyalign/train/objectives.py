@@ -17,6 +17,7 @@ from ..losses import (
     info_nce,
     mse_distillation,
     multi_positive_loss,
+    multiway_pair_loss,
     soft_label_loss,
     soft_targets,
     teacher_positive_weights,
@@ -31,6 +32,18 @@ def make_objective(
     """``objective(local_embeddings) -> scalar``. Rows: ``batch.texts`` then ``batch.hard_texts``."""
     n = len(batch.texts)
     tau = cfg.temperature
+
+    if batch.kind == "groups" and loss == "multiway":
+        if batch.lang_ids is None:
+            raise ValueError("the multiway loss needs a group batch with lang_ids (Batcher.local_batch)")
+
+        def multiway_objective(emb: Tensor) -> Tensor:
+            e = gather_with_grad(emb[:n])
+            gids = gather_group_ids(batch.group_ids.to(emb.device))
+            lids = gather_group_ids(batch.lang_ids.to(emb.device))
+            return multiway_pair_loss(e, gids, lids, temperature=tau, minmax=cfg.minmax)
+
+        return multiway_objective
 
     if batch.kind == "groups":
         form = "out" if loss == "multi-out" else "in"

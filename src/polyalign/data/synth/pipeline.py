@@ -196,7 +196,7 @@ def build_synthetic_corpus(
     **kwargs,
 ) -> tuple[datasets.DatasetDict, dict]:
     """:func:`synthesize`, then the same views and meta as ``polyalign data build`` (groups, pairs,
-    en_x); save with :func:`polyalign.data.build.save_corpus`."""
+    en_x, en_x1); save with :func:`polyalign.data.build.save_corpus`."""
     t0 = time.perf_counter()
     groups, synth = synthesize(sources, translator, langs, pivot=pivot, **kwargs)
     report = synth.pop("filter_report")
