@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -17,8 +18,23 @@ LOSSES = (
     "soft-priority",
     "soft-average",
     "soft-hard",
+    "sim-mse-priority",
+    "sim-mse-average",
     "mse",
 )
+# Soft-label contrastive losses and IMASCL's similarity-matrix MSE: pair losses whose targets come
+# from the teacher's (B, B) similarities; they share TCM, the combination and the priority side.
+SOFT_LOSSES = ("soft-priority", "soft-average", "soft-hard", "sim-mse-priority", "sim-mse-average")
+TEACHER_LOSSES = (
+    "soft-priority",
+    "soft-average",
+    "sim-mse-priority",
+    "sim-mse-average",
+    "mse",
+    "weighted-multi",
+)
+# losses.soft_label.COMBINES, repeated so that this module (and `polyalign --help`) stays torch-free.
+COMBINES = ("sum", "mean")
 VIEWS = ("groups", "pairs", "en_x")
 # Which view each loss reads by default: multi-positive losses need whole groups; the
 # single-positive baseline reads random disjoint language pairs of the same groups (MPCL's
@@ -31,6 +47,8 @@ DEFAULT_VIEW = {
     "soft-priority": "en_x",
     "soft-average": "en_x",
     "soft-hard": "en_x",
+    "sim-mse-priority": "en_x",
+    "sim-mse-average": "en_x",
     "mse": "en_x",
 }
 
@@ -56,7 +74,9 @@ class TrainConfig:
     pivot: str = _f("en", "pivot language for en_x pairs and the soft-label priority side")
     temperature: float = _f(0.05, "contrastive temperature τ")
     minmax: bool = _f(False, "MPCL min-max scaling of similarities into [-1/τ, 1/τ]")
-    symmetric: bool = _f(True, "single/soft losses: average both directions")
+    symmetric: bool = _f(
+        True, "single/soft losses: both directions (single: averaged; soft: per --soft-combine)"
+    )
     hard_negatives: bool = _f(
         False, "add the corpus' hard negatives (XNLI contradictions) to the denominators"
     )
@@ -64,8 +84,19 @@ class TrainConfig:
         None, "frozen teacher for soft/mse/weighted losses ('self' = frozen copy of the student)"
     )
     teacher_temperature: float = _f(0.05, "temperature of the teacher's soft targets")
-    tcm: bool = _f(False, "soft losses: add the monolingual spaces, L = λ·L_cross + L_mono")
+    tcm: bool = _f(False, "soft/sim-mse losses: add the monolingual spaces, L = λ·L_cross + L_mono")
     tcm_lambda: float = _f(1.0, "λ of TCM")
+    soft_combine: str = _f(
+        "sum",
+        "soft/sim-mse losses: sum (IMASCL: every space and direction summed) or mean "
+        "(directions averaged, the two monolingual spaces averaged)",
+    )
+    margin: float = _f(
+        0.0,
+        "soft losses: IMASCL's additive margin, subtracted from the student's similarity (before /τ) "
+        "wherever the teacher's similarity exceeds positive_threshold; 0 = off",
+    )
+    positive_threshold: float = _f(0.95, "teacher similarity above which an entry gets the margin")
     batch_groups: int = _f(64, "groups per step (pair losses take the same number of sentences per step)")
     max_seq_length: int = _f(64, "truncate training inputs to this many tokens (training batches only)")
     inference_max_seq_length: int | None = _f(
@@ -111,17 +142,11 @@ class TrainConfig:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.data_view is not None and self.data_view not in VIEWS:
             raise ConfigError(f"unknown data_view {self.data_view!r}; choose one of {', '.join(VIEWS)}")
-        if self.view == "groups" and self.loss in (
-            "single",
-            "soft-priority",
-            "soft-average",
-            "soft-hard",
-            "mse",
-        ):
+        if self.view == "groups" and self.loss in ("single", "mse", *SOFT_LOSSES):
             raise ConfigError(f"loss {self.loss!r} trains on pairs; use data_view pairs or en_x")
         if self.view != "groups" and self.loss in ("multi", "multi-out", "weighted-multi"):
             raise ConfigError(f"loss {self.loss!r} needs whole groups; use data_view groups")
-        if self.loss in ("soft-priority", "soft-average", "mse", "weighted-multi") and not self.teacher:
+        if self.loss in TEACHER_LOSSES and not self.teacher:
             raise ConfigError(f"loss {self.loss!r} needs --teacher (a model, or 'self' for a frozen copy)")
         if self.minmax and self.loss not in ("single", "multi", "multi-out", "weighted-multi"):
             raise ConfigError(f"min-max scaling applies to the InfoNCE-type losses, not {self.loss!r}")
@@ -129,6 +154,20 @@ class TrainConfig:
             raise ConfigError(
                 "hard negatives are supported with the multi-positive losses (data_view groups)"
             )
+        if self.tcm and self.loss not in SOFT_LOSSES:
+            raise ConfigError(f"tcm applies to the soft/sim-mse losses, not {self.loss!r}")
+        if self.soft_combine not in COMBINES:
+            raise ConfigError(
+                f"unknown soft_combine {self.soft_combine!r}; choose one of {', '.join(COMBINES)}"
+            )
+        if not (math.isfinite(self.margin) and self.margin >= 0):
+            raise ConfigError(f"margin must be a finite number ≥ 0, got {self.margin}")
+        if self.margin and not self.loss.startswith("soft-"):
+            raise ConfigError(f"margin applies to the soft-label losses (soft-*), not {self.loss!r}")
+        if not math.isfinite(self.positive_threshold):
+            raise ConfigError("positive_threshold must be a finite number")
+        if not (math.isfinite(self.tcm_lambda) and self.tcm_lambda >= 0):
+            raise ConfigError(f"tcm_lambda must be a finite number ≥ 0, got {self.tcm_lambda}")
         for name in ("temperature", "teacher_temperature", "lr"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0")
