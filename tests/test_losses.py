@@ -215,7 +215,8 @@ def test_soft_targets_match_reference(strategy):
 def test_soft_label_loss_matches_reference(strategy, symmetric, tcm):
     x, y = rand(6, 5, seed=10), rand(6, 5, seed=11)
     w = soft_targets(rand(6, 8, seed=12), rand(6, 8, seed=13), strategy=strategy, teacher_temperature=0.2)
-    got = soft_label_loss(x, y, w, TAU, symmetric=symmetric, tcm=tcm, tcm_lambda=0.7)
+    # combine="mean": the averaged form (the IMASCL "sum" form: tests/test_losses_imascl.py).
+    got = soft_label_loss(x, y, w, TAU, symmetric=symmetric, tcm=tcm, tcm_lambda=0.7, combine="mean")
     close(got, ref_soft_label(x, y, w, TAU, symmetric, tcm, 0.7))
 
 
@@ -408,9 +409,10 @@ def test_hard_soft_label_equals_info_nce(symmetric):
     x, y = rand(7, 5, seed=54), rand(7, 5, seed=55)
     w = soft_targets(rand(7, 3, seed=56), strategy="hard")
     torch.testing.assert_close(w, torch.eye(7, dtype=F64))
-    torch.testing.assert_close(
-        soft_label_loss(x, y, w, TAU, symmetric=symmetric), info_nce(x, y, TAU, symmetric=symmetric)
-    )
+    nce = info_nce(x, y, TAU, symmetric=symmetric)
+    torch.testing.assert_close(soft_label_loss(x, y, w, TAU, symmetric=symmetric, combine="mean"), nce)
+    # IMASCL's "sum" adds the two directions that info_nce averages.
+    torch.testing.assert_close(soft_label_loss(x, y, w, TAU, symmetric=symmetric), (1 + symmetric) * nce)
 
 
 def test_average_strategy_with_identical_sides_equals_priority():

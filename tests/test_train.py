@@ -192,6 +192,13 @@ def _grads(cfg):
         ("soft-average", {"teacher": "self"}),
         ("soft-hard", {}),
         ("mse", {"teacher": "self"}),
+        # IMASCL's options: margin on every entry the teacher rates above the threshold (a low one,
+        # so off-diagonal entries get it too), summed or averaged terms, similarity-matrix MSE.
+        ("soft-priority", {"teacher": "self", "tcm": True, "margin": 0.3, "positive_threshold": 0.5}),
+        ("soft-average", {"teacher": "self", "margin": 0.3, "soft_combine": "mean"}),
+        ("soft-hard", {"margin": 0.3, "tcm": True}),
+        ("sim-mse-priority", {"teacher": "self", "tcm": True}),
+        ("sim-mse-average", {"teacher": "self", "soft_combine": "mean"}),
     ],
 )
 def test_grad_cache_matches_plain_step(tiny, corpus, tmp_path, loss, extra):

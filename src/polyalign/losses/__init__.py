@@ -9,9 +9,11 @@ temperature τ = 0.05 by default):
   :func:`teacher_positive_weights` builds such weights from a teacher.
 - :func:`multiway_pair_loss` — the multi-way alignment paper's "all languages as anchors": an
   InfoNCE per ordered language pair (a, b), negatives = the other groups' sentences in b.
-- :func:`soft_label_loss` — cross-entropy to teacher soft targets, optional TCM monolingual terms;
-  :func:`soft_targets` and :func:`priority_side` build the targets.
+- :func:`soft_label_loss` — cross-entropy to teacher soft targets, optional TCM monolingual terms
+  and IMASCL's additive margin; :func:`teacher_similarity`, :func:`soft_targets`,
+  :func:`positive_mask` and :func:`priority_side` build its inputs.
 - :func:`mse_distillation` — multilingual knowledge distillation (Reimers & Gurevych, 2020).
+- :func:`similarity_mse` — IMASCL's MSE baseline: student similarity matrix onto the teacher's.
 
 Data parallelism: :mod:`polyalign.losses.distributed` (:func:`gather_with_grad`,
 :func:`gather_group_ids`, :func:`global_loss`). sentence-transformers adapters:
@@ -20,12 +22,19 @@ Bad arguments raise :class:`LossInputError` (a ``ValueError``).
 """
 
 from ._checks import LossInputError, NonFiniteInputError
-from .distill import mse_distillation
+from .distill import mse_distillation, similarity_mse
 from .distributed import gather_group_ids, gather_with_grad, global_loss, is_distributed
 from .infonce import info_nce
 from .multi_positive import MINMAX_EPS, multi_positive_loss, teacher_positive_weights
 from .multiway import multiway_pair_loss
-from .soft_label import DEFAULT_PRIORITY, priority_side, soft_label_loss, soft_targets
+from .soft_label import (
+    DEFAULT_PRIORITY,
+    positive_mask,
+    priority_side,
+    soft_label_loss,
+    soft_targets,
+    teacher_similarity,
+)
 from .st_adapters import InfoNCELoss, MSEDistillationLoss, MultiPositiveLoss, SoftLabelLoss
 
 __all__ = [
@@ -45,8 +54,11 @@ __all__ = [
     "mse_distillation",
     "multi_positive_loss",
     "multiway_pair_loss",
+    "positive_mask",
     "priority_side",
     "soft_label_loss",
+    "similarity_mse",
     "soft_targets",
     "teacher_positive_weights",
+    "teacher_similarity",
 ]

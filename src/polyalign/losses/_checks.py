@@ -21,6 +21,8 @@ __all__ = [
     "check_choice",
     "check_embeddings",
     "check_group_ids",
+    "check_matrix",
+    "check_nonnegative",
     "check_nonnegative_matrix",
     "check_positive",
     "check_same_dim",
@@ -79,6 +81,13 @@ def check_positive(name: str, value: object) -> float:
     return value
 
 
+def check_nonnegative(name: str, value: object) -> float:
+    """A finite number ≥ 0 (weights, margins)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise LossInputError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
     if value not in choices:
         raise LossInputError(f"{name} must be one of {list(choices)}, got {value!r}")
@@ -102,16 +111,24 @@ def check_group_ids(name: str, ids: object, n: int, device: torch.device) -> Ten
     return ids.to(device=device, dtype=torch.long)
 
 
-def check_nonnegative_matrix(name: str, w: object, shape: tuple[int, int]) -> Tensor:
-    """A finite floating tensor of exactly ``shape`` with no negative entry."""
+def check_matrix(name: str, w: object, shape: tuple[int, int] | None = None) -> Tensor:
+    """A finite floating 2-D tensor of exactly ``shape`` (any square matrix when None)."""
     if not isinstance(w, Tensor):
         raise LossInputError(f"{name} must be a torch.Tensor, got {type(w).__name__}")
-    if tuple(w.shape) != tuple(shape):
+    if shape is None and (w.dim() != 2 or w.shape[0] != w.shape[1]):
+        raise LossInputError(f"{name} must be a square (B, B) matrix, got shape {tuple(w.shape)}")
+    if shape is not None and tuple(w.shape) != tuple(shape):
         raise LossInputError(f"{name} must have shape {tuple(shape)}, got {tuple(w.shape)}")
     if not w.is_floating_point():
         raise LossInputError(f"{name} must be a floating-point tensor, got dtype {w.dtype}")
     if not bool(torch.isfinite(w).all()):
         raise NonFiniteInputError(f"{name} contains NaN or inf values")
+    return w
+
+
+def check_nonnegative_matrix(name: str, w: object, shape: tuple[int, int]) -> Tensor:
+    """A finite floating tensor of exactly ``shape`` with no negative entry."""
+    w = check_matrix(name, w, shape)
     if bool((w < 0).any()):
         raise LossInputError(f"{name} must be non-negative, found min {float(w.min()):.4g}")
     return w

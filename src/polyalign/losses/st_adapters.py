@@ -24,7 +24,7 @@ from .distill import mse_distillation
 from .distributed import gather_group_ids, gather_with_grad
 from .infonce import info_nce
 from .multi_positive import multi_positive_loss, teacher_positive_weights
-from .soft_label import soft_label_loss, soft_targets
+from .soft_label import COMBINES, positive_mask, soft_label_loss, soft_targets, teacher_similarity
 
 __all__ = ["InfoNCELoss", "MSEDistillationLoss", "MultiPositiveLoss", "SoftLabelLoss"]
 
@@ -228,6 +228,8 @@ class SoftLabelLoss(nn.Module):
     language (normally English) in column x. Teacher embeddings are read from the ``label``
     column ((B, d_t) for x, or (B, 2, d_t) for x and y; ``"average"`` needs both) or, when no
     label is given, computed by ``teacher`` on the student's tokenisation. ``"hard"`` needs neither.
+    ``margin`` > 0 subtracts IMASCL's margin where the teacher similarity exceeds
+    ``positive_threshold``; ``combine`` as in :func:`~polyalign.losses.soft_label_loss`.
     """
 
     def __init__(
@@ -241,6 +243,9 @@ class SoftLabelLoss(nn.Module):
         tcm: bool = False,
         tcm_lambda: float = 1.0,
         gather_across_devices: bool = False,
+        margin: float = 0.0,
+        positive_threshold: float = 0.95,
+        combine: Literal["sum", "mean"] = "sum",
     ) -> None:
         super().__init__()
         self.model = model
@@ -252,6 +257,9 @@ class SoftLabelLoss(nn.Module):
         self.tcm = tcm
         self.tcm_lambda = float(tcm_lambda)
         self.gather_across_devices = gather_across_devices
+        self.margin = float(margin)
+        self.positive_threshold = float(positive_threshold)
+        self.combine = check_choice("combine", combine, COMBINES)
 
     def forward(self, sentence_features: Features, labels: Tensor | None = None) -> Tensor:
         features = list(sentence_features)
@@ -274,7 +282,22 @@ class SoftLabelLoss(nn.Module):
             teacher_y = _gather_detached(teacher_y, True)
         source = teacher_x if teacher_x is not None else x.detach()
         targets = soft_targets(source, teacher_y, self.strategy, self.teacher_temperature).to(x.dtype)
-        return soft_label_loss(x, y, targets, self.temperature, self.symmetric, self.tcm, self.tcm_lambda)
+        positives = None
+        if self.margin:
+            sims = teacher_similarity(source, teacher_y, self.strategy)
+            positives = positive_mask(sims, self.positive_threshold)
+        return soft_label_loss(
+            x,
+            y,
+            targets,
+            self.temperature,
+            self.symmetric,
+            self.tcm,
+            self.tcm_lambda,
+            margin=self.margin,
+            positives=positives,
+            combine=self.combine,
+        )
 
     def get_config_dict(self) -> dict[str, Any]:
         return {
@@ -284,6 +307,9 @@ class SoftLabelLoss(nn.Module):
             "symmetric": self.symmetric,
             "tcm": self.tcm,
             "tcm_lambda": self.tcm_lambda,
+            "margin": self.margin,
+            "positive_threshold": self.positive_threshold,
+            "combine": self.combine,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -18,8 +19,23 @@ LOSSES = (
     "soft-priority",
     "soft-average",
     "soft-hard",
+    "sim-mse-priority",
+    "sim-mse-average",
     "mse",
 )
+# Soft-label contrastive losses and IMASCL's similarity-matrix MSE: pair losses whose targets come
+# from the teacher's (B, B) similarities; they share TCM, the combination and the priority side.
+SOFT_LOSSES = ("soft-priority", "soft-average", "soft-hard", "sim-mse-priority", "sim-mse-average")
+TEACHER_LOSSES = (
+    "soft-priority",
+    "soft-average",
+    "sim-mse-priority",
+    "sim-mse-average",
+    "mse",
+    "weighted-multi",
+)
+# losses.soft_label.COMBINES, repeated so that this module (and `polyalign --help`) stays torch-free.
+COMBINES = ("sum", "mean")
 VIEWS = ("groups", "pairs", "en_x", "en_x1")
 # Which view each loss reads by default: multi-positive and multi-way losses need whole groups;
 # the single-positive baseline reads random disjoint language pairs of the same groups (MPCL's
@@ -35,6 +51,8 @@ DEFAULT_VIEW = {
     "soft-priority": "en_x",
     "soft-average": "en_x",
     "soft-hard": "en_x",
+    "sim-mse-priority": "en_x",
+    "sim-mse-average": "en_x",
     "mse": "en_x",
 }
 
@@ -77,7 +95,9 @@ class TrainConfig:
     pivot: str = _f("en", "pivot language for en_x/en_x1 pairs and the soft-label priority side", group=MODEL)
     temperature: float = _f(0.05, "contrastive temperature τ", group=LOSS)
     minmax: bool = _f(False, "MPCL min-max scaling of similarities into [-1/τ, 1/τ]", group=LOSS)
-    symmetric: bool = _f(True, "single/soft losses: average both directions", group=LOSS)
+    symmetric: bool = _f(
+        True, "single/soft losses: both directions (single: averaged; soft: per --soft-combine)", group=LOSS
+    )
     hard_negatives: bool = _f(
         False,
         "add the corpus' hard negatives (XNLI contradictions) to the denominators",
@@ -89,13 +109,30 @@ class TrainConfig:
         group=LOSS,
     )
     teacher_temperature: float = _f(0.05, "temperature of the teacher's soft targets", group=LOSS)
-    tcm: bool = _f(False, "soft losses: add the monolingual spaces, L = λ·L_cross + L_mono", group=LOSS)
+    tcm: bool = _f(
+        False, "soft/sim-mse losses: add the monolingual spaces, L = λ·L_cross + L_mono", group=LOSS
+    )
     tcm_lambda: float = _f(1.0, "λ of TCM", group=LOSS)
     batch_groups: int = _f(
         64, "groups per step (pair losses take the same number of sentences per step)", group=OPTIM
     )
     max_seq_length: int = _f(
         64, "truncate training inputs to this many tokens (training batches only)", group=MODEL
+    )
+    soft_combine: str = _f(
+        "sum",
+        "soft/sim-mse losses: sum (IMASCL: every space and direction summed) or mean "
+        "(directions averaged, the two monolingual spaces averaged)",
+        group=LOSS,
+    )
+    margin: float = _f(
+        0.0,
+        "soft losses: IMASCL's additive margin, subtracted from the student's similarity (before /τ) "
+        "wherever the teacher's similarity exceeds positive_threshold; 0 = off",
+        group=LOSS,
+    )
+    positive_threshold: float = _f(
+        0.95, "teacher similarity above which an entry gets the margin", group=LOSS
     )
     inference_max_seq_length: int | None = _f(
         None, "token limit saved with the model for inference (default: the backbone's own)", group=MODEL
@@ -156,17 +193,11 @@ class TrainConfig:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.data_view is not None and self.data_view not in VIEWS:
             raise ConfigError(f"unknown data_view {self.data_view!r}; choose one of {', '.join(VIEWS)}")
-        if self.view == "groups" and self.loss in (
-            "single",
-            "soft-priority",
-            "soft-average",
-            "soft-hard",
-            "mse",
-        ):
+        if self.view == "groups" and self.loss in ("single", "mse", *SOFT_LOSSES):
             raise ConfigError(f"loss {self.loss!r} trains on pairs; use data_view pairs, en_x or en_x1")
         if self.view != "groups" and self.loss in GROUP_LOSSES:
             raise ConfigError(f"loss {self.loss!r} needs whole groups; use data_view groups")
-        if self.loss in ("soft-priority", "soft-average", "mse", "weighted-multi") and not self.teacher:
+        if self.loss in TEACHER_LOSSES and not self.teacher:
             raise ConfigError(f"loss {self.loss!r} needs --teacher (a model, or 'self' for a frozen copy)")
         if self.minmax and self.loss not in ("single", *GROUP_LOSSES):
             raise ConfigError(f"min-max scaling applies to the InfoNCE-type losses, not {self.loss!r}")
@@ -175,6 +206,18 @@ class TrainConfig:
                 "hard negatives are supported with the multi-positive losses (data_view groups), "
                 "not with multiway"
             )
+        if self.tcm and self.loss not in SOFT_LOSSES:
+            raise ConfigError(f"tcm applies to the soft/sim-mse losses, not {self.loss!r}")
+        if self.soft_combine not in COMBINES:
+            raise ConfigError(
+                f"unknown soft_combine {self.soft_combine!r}; choose one of {', '.join(COMBINES)}"
+            )
+        if not (math.isfinite(self.margin) and self.margin >= 0):
+            raise ConfigError(f"margin must be a finite number ≥ 0, got {self.margin}")
+        if self.margin and not self.loss.startswith("soft-"):
+            raise ConfigError(f"margin applies to the soft-label losses (soft-*), not {self.loss!r}")
+        if not math.isfinite(self.positive_threshold):
+            raise ConfigError("positive_threshold must be a finite number")
         for name in ("temperature", "teacher_temperature", "lr", "epochs", "loss_warmup_lr"):
             value = getattr(self, name)
             if value is not None and value <= 0:

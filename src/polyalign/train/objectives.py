@@ -18,9 +18,12 @@ from ..losses import (
     mse_distillation,
     multi_positive_loss,
     multiway_pair_loss,
+    positive_mask,
+    similarity_mse,
     soft_label_loss,
     soft_targets,
     teacher_positive_weights,
+    teacher_similarity,
 )
 from .batching import StepBatch
 from .config import TrainConfig
@@ -91,16 +94,24 @@ def make_objective(
         x, y = gather_with_grad(x), gather_with_grad(y)
         if loss == "single":
             return info_nce(x, y, temperature=tau, symmetric=cfg.symmetric, minmax=cfg.minmax)
-        strategy = loss.removeprefix("soft-")
+        strategy = loss.removeprefix("soft-").removeprefix("sim-mse-")
         tx = ty = None
         if strategy != "hard":
             tx = gather_with_grad(teacher[:b].to(emb.device)).detach()
             ty = gather_with_grad(teacher[b:].to(emb.device)).detach() if strategy == "average" else None
         else:
             tx = x.detach()  # shape only: hard targets are the identity
+        combined = dict(
+            symmetric=cfg.symmetric, tcm=cfg.tcm, tcm_lambda=cfg.tcm_lambda, combine=cfg.soft_combine
+        )
+        if loss.startswith("sim-mse-"):
+            return similarity_mse(x, y, teacher_similarity(tx, ty, strategy), temperature=tau, **combined)
         targets = soft_targets(tx, ty, strategy=strategy, teacher_temperature=cfg.teacher_temperature)
+        positives = None
+        if cfg.margin:
+            positives = positive_mask(teacher_similarity(tx, ty, strategy), cfg.positive_threshold)
         return soft_label_loss(
-            x, y, targets, temperature=tau, symmetric=cfg.symmetric, tcm=cfg.tcm, tcm_lambda=cfg.tcm_lambda
+            x, y, targets, temperature=tau, margin=cfg.margin, positives=positives, **combined
         )
 
     return pair_objective

@@ -45,7 +45,7 @@ from ..losses import NonFiniteInputError, priority_side
 from ..models import load_encoder, model_prompt
 from .batching import Batcher, GroupTable, StepBatch, one_pair_per_group
 from .checkpoint import apply_checkpoint, latest_checkpoint, read_latest_checkpoint, save_checkpoint
-from .config import TrainConfig, resume_conflicts, run_identity
+from .config import SOFT_LOSSES, TEACHER_LOSSES, TrainConfig, resume_conflicts, run_identity
 from .encoding import TokenTable, forward_backward
 from .objectives import make_objective
 
@@ -358,7 +358,7 @@ class Trainer:
 
     def _load_teacher(self):
         cfg = self.cfg
-        if cfg.loss not in ("soft-priority", "soft-average", "mse", "weighted-multi"):
+        if cfg.loss not in TEACHER_LOSSES:
             return None
         if cfg.teacher == "self":
             teacher = copy.deepcopy(self.model)
@@ -406,8 +406,8 @@ class Trainer:
         )  # encode() runs in inference mode; clone makes it usable by autograd
 
     def _orient(self, batch: StepBatch) -> StepBatch:
-        """Soft-label losses trust the priority side: put it first in every pair."""
-        if batch.kind != "pairs" or not self.cfg.loss.startswith("soft"):
+        """Soft-label and similarity-MSE losses trust the priority side: put it first in every pair."""
+        if batch.kind != "pairs" or self.cfg.loss not in SOFT_LOSSES:
             return batch
         b = batch.n_pairs
         xs, ys, lx, ly = batch.texts[:b], batch.texts[b:], batch.langs[:b], batch.langs[b:]
