@@ -11,6 +11,7 @@ from scipy import stats
 from polyalign.errors import ConfigError, DataError
 from polyalign.eval import bitext, classification, sts
 from polyalign.eval.encode import Encoder, model_fingerprint
+from polyalign.mine import score
 
 
 def _unit(x):
@@ -64,7 +65,7 @@ def test_xsim_chunking_gives_same_result(monkeypatch):
     x = rng.normal(size=(50, 8)).astype(np.float32)
     y = x + 2 * rng.normal(size=x.shape).astype(np.float32)
     full = bitext.xsim_errors(x, y)
-    monkeypatch.setattr(bitext, "BLOCK_ELEMENTS", 7 * 50)  # 7 rows per chunk
+    monkeypatch.setattr(score, "BLOCK_ELEMENTS", 7 * 50)  # 7 rows per chunk
     assert bitext.xsim_errors(x, y) == full
     assert bitext.retrieval_accuracy(x, y) == pytest.approx(
         100 * np.mean(np.argmax(_unit(x) @ _unit(y).T, axis=1) == np.arange(50))
@@ -230,7 +231,7 @@ def test_exact_and_faiss_agree():
 
 
 def test_faiss_missing_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(bitext, "faiss_available", lambda: False)
+    monkeypatch.setattr(score, "faiss_available", lambda: False)
     with pytest.raises(ConfigError, match="faiss"):
         bitext.knn(np.eye(3), np.eye(3), 1, backend="faiss")
 

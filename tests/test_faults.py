@@ -803,3 +803,69 @@ def test_report_heatmap_does_not_replace_an_existing_file(tmp_path, capsys):
     target.write_bytes(b"my figure")
     assert main(["report", "heatmap", "--model", "m", "--langs", "eng,deu", "--out", str(target)]) == 1
     assert "exists; pass --overwrite" in _error_line(capsys) and target.read_bytes() == b"my figure"
+
+
+# --- polyalign mine: bad input is one line, and nothing is written ---
+
+
+def _mine_inputs(tmp_path) -> dict[str, Path]:
+    files = {
+        "en": "The cat sleeps.\nThe dog runs.\nRain falls.\n",
+        "de": "Die Katze schläft.\nDer Hund rennt.\nRegen fällt.\n",
+        "empty": "",
+        "blank": "\n   \n\t\n",
+        "gold": "1\t1\n2\t7\n",
+    }
+    paths = {}
+    for name, text in files.items():
+        paths[name] = tmp_path / f"{name}.txt"
+        paths[name].write_text(text, encoding="utf-8")
+    paths["bad-utf8"] = tmp_path / "bad.txt"
+    paths["bad-utf8"].write_bytes(b"Gut.\nSch\xf6n.\n")
+    return paths
+
+
+MINE_FAULTS = {
+    # case: (args after --model/--out, what the one line must say)
+    "empty file": (["--pivot", "eng:{en}", "--lang", "deu:{empty}"], "{empty}: file is empty"),
+    "invalid UTF-8": (["--pivot", "eng:{en}", "--lang", "deu:{bad-utf8}"], "{bad-utf8}:2: invalid UTF-8"),
+    "nothing left after dedup": (
+        ["--pivot", "eng:{en}", "--lang", "deu:{blank}"],
+        "{blank}: no deu sentences left",
+    ),
+    "gold names an unknown line": (
+        ["--pivot", "eng:{en}", "--lang", "deu:{de}", "--dev-gold", "deu:{gold}"],
+        "{gold}:2: deu line 7 is not in",
+    ),
+    "same language twice": (
+        ["--pivot", "eng:{en}", "--lang", "deu:{de}", "--lang", "de:{de}"],
+        "given twice",
+    ),
+    "pivot as a language": (["--pivot", "eng:{en}", "--lang", "en:{de}"], "given twice"),
+    "missing pivot": (["--lang", "deu:{de}"], "--pivot LANG:FILE"),
+    "missing pivot file": (["--pivot", "eng:{en}.nope", "--lang", "deu:{de}"], "{en}.nope: file not found"),
+}
+
+
+@pytest.mark.parametrize("case", list(MINE_FAULTS))
+def test_mine_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys, monkeypatch):
+    def no_model(*a, **k):
+        raise AssertionError("the model must not be loaded before the inputs are checked")
+
+    monkeypatch.setattr("polyalign.mine.pipeline._load_model", no_model)
+    paths = _mine_inputs(tmp_path)
+    fill = {k: str(v) for k, v in paths.items()}
+    args, expected = MINE_FAULTS[case]
+    out = tmp_path / "mined"
+    cmd = ["mine", "--model", "m", "--out", str(out), "--no-cache", *[a.format(**fill) for a in args]]
+    assert main(cmd) == 1
+    assert expected.format(**fill) in _error_line(capsys)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".mined")]
+
+
+def test_mine_refuses_a_folder_it_did_not_write(tmp_path, capsys):
+    paths = _mine_inputs(tmp_path)
+    out = _foreign(tmp_path / "thesis")
+    args = ["mine", "--model", "m", "--pivot", f"eng:{paths['en']}", "--lang", f"deu:{paths['de']}"]
+    assert main([*args, "--out", str(out), "--overwrite"]) == 1
+    assert "not written by polyalign" in _error_line(capsys) and _intact(out)

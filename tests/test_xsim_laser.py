@@ -15,6 +15,7 @@ import pytest
 
 from polyalign.errors import ConfigError, DataError
 from polyalign.eval import bitext
+from polyalign.mine import score
 
 FIXTURE = Path(__file__).parent / "fixtures" / "laser_xsim"
 LASER = json.loads((FIXTURE / "laser_xsim.json").read_text())
@@ -77,7 +78,7 @@ def test_fixture_exercises_text_based_errors():
 def test_xsim_chunking_does_not_change_the_choice(monkeypatch):
     emb, _ = DATA["synthetic"]
     full = {m: bitext.xsim_predictions(emb["aaa"], emb["ccc"], margin=m) for m in bitext.XSIM_MARGINS}
-    monkeypatch.setattr(bitext, "BLOCK_ELEMENTS", 7 * 300)  # 7 rows per chunk
+    monkeypatch.setattr(score, "BLOCK_ELEMENTS", 7 * 300)  # 7 rows per chunk
     for m in bitext.XSIM_MARGINS:
         np.testing.assert_array_equal(bitext.xsim_predictions(emb["aaa"], emb["ccc"], margin=m), full[m])
 

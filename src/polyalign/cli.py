@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "polyalign.data.synth.cli",
     "polyalign.train.cli",
     "polyalign.eval.cli",
+    "polyalign.mine.cli",
     "polyalign.report_cli",
     "polyalign.demo",
     "polyalign.study",

@@ -173,3 +173,54 @@ def parse_lang_list(text: str | list[str] | None) -> list[str]:
         if item and item not in out:
             out.append(item)
     return out
+
+
+# ISO 15924 script of a language's usual written form (canonical ISO 639-3 keys), for cheap
+# language-mismatch checks (``polyalign mine``). A FLORES-style code (``srp_Cyrl``) names its
+# script itself; languages written in several scripts without such a suffix are left out.
+SCRIPTS = {
+    **dict.fromkeys(
+        "afr ast bos cat ces cym dan deu eng epo est eus fao fin fra fry gla gle glg hat hau hrv hun ibo "
+        "ind isl ita jav lat lav lit ltz mlg mlt mri msa nld nno nob oci orm pol por ron slk slv som "
+        "spa sqi sun swa swe tgl tur uzb vie xho yor zul aze tuk kin lin lug nya sna tsn wol ceb ilo "
+        "war fil".split(),
+        "Latn",
+    ),
+    **dict.fromkeys("bel bul kaz kir mkd mon rus srp tat tgk ukr bak chv".split(), "Cyrl"),
+    **dict.fromkeys("ara fas pbt snd uig urd ckb".split(), "Arab"),
+    **dict.fromkeys("hin mar npi san awa bho mai".split(), "Deva"),
+    **dict.fromkeys("ben asm".split(), "Beng"),
+    "zho": "Hani",
+    "jpn": "Jpan",
+    "kor": "Kore",
+    "tha": "Thai",
+    "ell": "Grek",
+    "heb": "Hebr",
+    "yid": "Hebr",
+    "amh": "Ethi",
+    "tir": "Ethi",
+    "khm": "Khmr",
+    "kat": "Geor",
+    "hye": "Armn",
+    "tam": "Taml",
+    "tel": "Telu",
+    "kan": "Knda",
+    "mal": "Mlym",
+    "guj": "Gujr",
+    "pan": "Guru",
+    "ory": "Orya",
+    "sin": "Sinh",
+    "mya": "Mymr",
+    "lao": "Laoo",
+    "bod": "Tibt",
+    "div": "Thaa",
+}
+
+
+def expected_script(code: str) -> str | None:
+    """The ISO 15924 script a language is expected in: the code's own suffix (``deu_Latn``), else
+    :data:`SCRIPTS`; None when unknown (no check possible)."""
+    parts = code.strip().replace("-", "_").split("_")
+    if len(parts) > 1 and len(parts[-1]) == 4 and parts[-1].isalpha():
+        return parts[-1].capitalize()
+    return SCRIPTS.get(canonical(code))

@@ -14,23 +14,20 @@ L2-normalise them, so dot products are cosines.
   duplicate of the reference sentence is no error). Margins ``distance`` (cos - denominator) and
   ``absolute`` (plain nearest neighbour) as in LASER. :func:`xsim_all_candidates_errors` keeps the
   non-LASER variant that takes the margin's argmax over all targets.
-* :func:`mine` — BUCC-style mining between two unaligned corpora. Candidates are each sentence's k
-  nearest neighbours by cosine (as LASER's ``mine.py``), scored by the same ratio margin. Strategy
-  ``"max"`` (default; LASER's "max"): the best forward candidate of every source and the best
-  backward candidate of every target are pooled, sorted by score, and a pair is kept unless its
-  source or target was already used by a higher-scoring pair. ``"intersect"``: keep a pair only if
-  it is the best forward *and* the best backward candidate. :func:`bucc_evaluate` chooses the score
-  threshold maximising F1 on a dev split and applies it to the test split.
+* BUCC: :func:`bucc_evaluate` mines the dev split, chooses the score threshold maximising F1 there
+  and applies it to the test split. Mining (k-NN, LASER's ratio margin, the ``max`` /
+  ``intersect`` / ``forward`` strategies, thresholds) is :mod:`polyalign.mine.score`, the same code
+  ``polyalign mine`` runs; its names (:func:`mine`, :func:`knn`, :func:`best_threshold`...) are
+  re-exported here.
 
 Exact search runs in torch in row chunks (CPU or GPU, never an n x m matrix in memory for large
 corpora); ``backend="faiss"`` uses ``faiss.IndexFlatIP`` (exact inner product) when faiss is
-installed, for corpora too large for torch's dense chunks. Both give the same candidates.
+installed. Both give the same candidates.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,93 +36,24 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..io import read_lines
+from ..mine import score as _score
+
+# The mining implementation lives in polyalign.mine.score; these names stay importable from here.
+from ..mine.score import (  # noqa: F401
+    MinedPair,
+    best_threshold,
+    f1_at_threshold,
+    faiss_available,
+    knn,
+    knn_mean,
+    margin_matrix,
+    mine,
+)
 
 log = logging.getLogger(__name__)
 
-# Largest similarity block (rows x columns) computed at once: 32M floats = 128 MB.
-BLOCK_ELEMENTS = 32 * 1024 * 1024
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def _as_tensor(x, device=None) -> torch.Tensor:
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    t = t.to(device=_device(device), dtype=torch.float32)
-    if t.ndim != 2:
-        raise DataError(f"embeddings must be a 2-D array, got shape {tuple(t.shape)}")
-    return torch.nn.functional.normalize(t, dim=1)
-
-
-def _check_pair(x: torch.Tensor, y: torch.Tensor, aligned: bool = True) -> None:
-    if x.shape[0] == 0 or y.shape[0] == 0:
-        raise DataError("empty sentence set: nothing to retrieve")
-    if x.shape[1] != y.shape[1]:
-        raise DataError(f"embedding sizes differ: {x.shape[1]} vs {y.shape[1]}")
-    if aligned and x.shape[0] != y.shape[0]:
-        raise DataError(f"aligned sets must have the same size: {x.shape[0]} vs {y.shape[0]}")
-
-
-def _row_chunk(n_cols: int) -> int:
-    return max(1, BLOCK_ELEMENTS // max(1, n_cols))
-
-
-def faiss_available() -> bool:
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def knn(x, y, k: int, backend: str = "torch", device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` nearest rows of ``y`` for each row of ``x`` by cosine: (similarities, indices),
-    both ``(len(x), k)``, best first. ``backend``: ``"torch"`` (chunked exact), ``"faiss"``
-    (``IndexFlatIP``) or ``"auto"`` (faiss when installed and the corpus is large)."""
-    xt, yt = _as_tensor(x, device), _as_tensor(y, device)
-    k = min(k, yt.shape[0])
-    if k < 1:
-        raise DataError("empty target set")
-    if backend == "auto":
-        backend = (
-            "faiss" if faiss_available() and xt.shape[0] * yt.shape[0] > 10 * BLOCK_ELEMENTS else "torch"
-        )
-    if backend == "faiss":
-        if not faiss_available():
-            raise ConfigError("backend='faiss' needs faiss: pip install faiss-cpu (or polyalign[faiss])")
-        import faiss
-
-        index = faiss.IndexFlatIP(yt.shape[1])
-        index.add(yt.cpu().numpy())
-        sims, idx = index.search(xt.cpu().numpy(), k)
-        return torch.from_numpy(sims), torch.from_numpy(idx.astype(np.int64))
-    if backend != "torch":
-        raise ConfigError(f"unknown search backend {backend!r} (torch, faiss, auto)")
-    sims_out, idx_out = [], []
-    step = _row_chunk(yt.shape[0])
-    for i in range(0, xt.shape[0], step):
-        s, j = torch.topk(xt[i : i + step] @ yt.T, k, dim=1)
-        sims_out.append(s.cpu())
-        idx_out.append(j.cpu())
-    return torch.cat(sims_out), torch.cat(idx_out)
-
-
-def knn_mean(x, y, k: int = 4, backend: str = "torch", device=None) -> torch.Tensor:
-    """Mean cosine of each row of ``x`` to its ``k`` nearest rows of ``y`` (the margin's denominator)."""
-    sims, _ = knn(x, y, k, backend=backend, device=device)
-    return sims.mean(dim=1)
-
-
-def margin_matrix(x, y, k: int = 4, device=None) -> torch.Tensor:
-    """Dense ratio-margin scores ``(len(x), len(y))`` — for small sets and tests."""
-    xt, yt = _as_tensor(x, device), _as_tensor(y, device)
-    _check_pair(xt, yt, aligned=False)
-    a = knn_mean(xt, yt, k, device=device).to(xt.device)
-    b = knn_mean(yt, xt, k, device=device).to(xt.device)
-    return (xt @ yt.T) / ((a[:, None] + b[None, :]) / 2)
+_as_tensor = _score._as_tensor
+_check_pair = _score._check_pair
 
 
 def retrieval_accuracy(x, y, device=None) -> float:
@@ -133,7 +61,7 @@ def retrieval_accuracy(x, y, device=None) -> float:
     xt, yt = _as_tensor(x, device), _as_tensor(y, device)
     _check_pair(xt, yt)
     correct = 0
-    step = _row_chunk(yt.shape[0])
+    step = _score._row_chunk(yt.shape[0])
     for i in range(0, xt.shape[0], step):
         best = (xt[i : i + step] @ yt.T).argmax(dim=1).cpu()
         correct += int((best == torch.arange(i, i + best.shape[0])).sum())
@@ -150,7 +78,7 @@ def _xsim_candidates(xt: torch.Tensor, yt: torch.Tensor, k: int) -> tuple[torch.
     choice among ties is unspecified."""
     k = min(k, yt.shape[0])
     sims_out, idx_out = [], []
-    step = _row_chunk(yt.shape[0])
+    step = _score._row_chunk(yt.shape[0])
     for i in range(0, xt.shape[0], step):
         cos = xt[i : i + step] @ yt.T
         kth = torch.topk(cos, k, dim=1).values[:, -1:]
@@ -219,7 +147,7 @@ def xsim_all_candidates_errors(x, y, k: int = 4, margin: str = "ratio", device=N
         a = knn_mean(xt, yt, k, device=device).to(xt.device)
         b = knn_mean(yt, xt, k, device=device).to(xt.device)
     errors = 0
-    step = _row_chunk(yt.shape[0])
+    step = _score._row_chunk(yt.shape[0])
     for i in range(0, xt.shape[0], step):
         cos = xt[i : i + step] @ yt.T
         if margin == "ratio":
@@ -234,96 +162,7 @@ def xsim_all_candidates_errors(x, y, k: int = 4, margin: str = "ratio", device=N
 
 
 # ------------------------------------------------------------------------------------------------
-# Mining (BUCC)
-
-
-@dataclass
-class MinedPair:
-    src: int
-    tgt: int
-    score: float
-
-
-def _best_candidates(x, y, a, b, k, backend, device) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of x: its best target among its k cosine neighbours, by ratio margin."""
-    sims, idx = knn(x, y, k, backend=backend, device=device)
-    scores = sims / ((a[:, None] + b[idx]) / 2)
-    best = scores.argmax(dim=1)
-    rows = torch.arange(scores.shape[0])
-    return idx[rows, best].numpy(), scores[rows, best].numpy()
-
-
-def mine(src, tgt, k: int = 4, strategy: str = "max", backend: str = "torch", device=None) -> list[MinedPair]:
-    """Mine translation pairs between two unaligned corpora (see the module docstring).
-
-    Returns candidate pairs (indices into ``src`` and ``tgt``) with their margin scores, best first,
-    each source and target used at most once; threshold them with :func:`f1_at_threshold`.
-    """
-    if strategy not in ("max", "intersect"):
-        raise ConfigError(f"unknown mining strategy {strategy!r} (max, intersect)")
-    xs, ys = _as_tensor(src, device), _as_tensor(tgt, device)
-    _check_pair(xs, ys, aligned=False)
-    a = knn_mean(xs, ys, k, backend=backend, device=device).cpu()
-    b = knn_mean(ys, xs, k, backend=backend, device=device).cpu()
-    fwd, fwd_score = _best_candidates(xs, ys, a, b, k, backend, device)
-    bwd, bwd_score = _best_candidates(ys, xs, b, a, k, backend, device)
-    if strategy == "intersect":
-        pairs = [MinedPair(i, int(j), float(fwd_score[i])) for i, j in enumerate(fwd) if bwd[j] == i]
-        pairs.sort(key=lambda p: -p.score)
-        return pairs
-    cand_src = np.concatenate([np.arange(len(fwd)), bwd])
-    cand_tgt = np.concatenate([fwd, np.arange(len(bwd))])
-    cand_score = np.concatenate([fwd_score, bwd_score])
-    order = np.argsort(-cand_score, kind="stable")
-    used_src, used_tgt = set(), set()
-    pairs = []
-    for o in order:
-        s, t = int(cand_src[o]), int(cand_tgt[o])
-        if s in used_src or t in used_tgt:
-            continue
-        used_src.add(s)
-        used_tgt.add(t)
-        pairs.append(MinedPair(s, t, float(cand_score[o])))
-    return pairs
-
-
-def f1_at_threshold(
-    pairs: list[tuple[str, str, float]], gold: set[tuple[str, str]], threshold: float
-) -> dict:
-    """Precision, recall, F1 (x100) of the pairs scoring ``>= threshold`` against ``gold``."""
-    if not gold:
-        raise DataError("gold alignment is empty")
-    predicted = {(s, t) for s, t, score in pairs if score >= threshold}
-    tp = len(predicted & gold)
-    p = tp / len(predicted) if predicted else 0.0
-    r = tp / len(gold)
-    f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
-    return {
-        "precision": 100 * p,
-        "recall": 100 * r,
-        "f1": 100 * f1,
-        "threshold": threshold,
-        "n_predicted": len(predicted),
-    }
-
-
-def best_threshold(pairs: list[tuple[str, str, float]], gold: set[tuple[str, str]]) -> float:
-    """The score threshold maximising F1 of ``pairs`` against ``gold`` (use on a dev split only)."""
-    if not gold:
-        raise DataError("gold alignment is empty")
-    if not pairs:
-        return math.inf
-    ranked = sorted(pairs, key=lambda p: -p[2])
-    tp, best_f1, best_t = 0, -1.0, ranked[0][2]
-    for n, (s, t, score) in enumerate(ranked, start=1):
-        tp += (s, t) in gold
-        # Only cut between distinct scores: ties are all in or all out.
-        if n < len(ranked) and ranked[n][2] == score:
-            continue
-        f1 = 2 * tp / (n + len(gold))
-        if f1 > best_f1:
-            best_f1, best_t = f1, score
-    return best_t
+# BUCC (mining itself: polyalign.mine.score)
 
 
 @dataclass

@@ -105,7 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pairs", default=None, help="bitext-dir: extra comma-separated pairs, e.g. deu-fra,rus-zho"
     )
     p.add_argument("--bucc-backend", choices=["torch", "faiss", "auto"], default="torch")
-    p.add_argument("--bucc-strategy", choices=["max", "intersect"], default="max")
+    p.add_argument("--bucc-strategy", choices=["max", "intersect", "forward"], default="max")
     p.add_argument("--quiet", action="store_true", help="do not print the summary")
     p.set_defaults(func=run_eval)
 

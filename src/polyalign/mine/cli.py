@@ -1,0 +1,134 @@
+"""``polyalign mine`` — mine multi-way training groups from monolingual text files."""
+
+from __future__ import annotations
+
+import argparse
+
+# Defaults repeated here (not imported) so that `polyalign --help` does not import torch; a test
+# checks they equal the library's.
+DEFAULT_THRESHOLD = 1.06
+APPROX_ABOVE = 250_000
+DEFAULT_SHARD_SIZE = 10_000
+DEFAULT_MAX_LENGTH_RATIO = 3.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "mine",
+        help="mine parallel pairs and multi-way groups from monolingual text (margin-based, LASER)",
+        description="Embed each file once (cached float16 shards, resumable), find each language's "
+        "translations of pivot sentences by LASER's ratio margin, and write mined pairs (TSV) and "
+        "multi-way groups joined through the pivot (a corpus for `polyalign train --data OUT/corpus`).",
+        epilog="e.g. polyalign mine --model me5-small-q4 --pivot eng:en.txt --lang deu:de.txt "
+        "--lang swh:sw.txt --out mined/",
+    )
+    p.add_argument("--model", required=True, help="model path, hub id or alias (e.g. me5-small-q4)")
+    p.add_argument(
+        "--pivot",
+        default=None,
+        metavar="LANG:FILE",
+        help="pivot language and its file (one sentence per line)",
+    )
+    p.add_argument(
+        "--lang",
+        action="append",
+        default=[],
+        metavar="LANG:FILE",
+        help="a language to mine and its file (repeat)",
+    )
+    p.add_argument("--out", required=True, help="output folder (pairs/, corpus/, mine.json)")
+    p.add_argument(
+        "--dev-gold",
+        action="append",
+        default=[],
+        metavar="LANG:FILE",
+        help="gold pairs for LANG: lines 'pivot_line<TAB>lang_line' (1-based line numbers of the two "
+        "input files, every true pair listed); the threshold is then the F1-best one on it",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help=f"margin threshold for languages without dev gold (default: the mean dev-tuned one, "
+        f"else {DEFAULT_THRESHOLD})",
+    )
+    p.add_argument("--strategy", choices=["max", "intersect", "forward"], default="max")
+    p.add_argument("--k", type=int, default=4, help="neighbours for the margin (default 4, LASER's)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="sentences per cached embedding shard"
+    )
+    p.add_argument(
+        "--cache-dir", default=None, help="embedding shards (default: ~/.cache/polyalign/embeddings/mine)"
+    )
+    p.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only (no resume)")
+    p.add_argument("--backend", choices=["auto", "torch", "faiss", "faiss-ivf"], default="auto")
+    p.add_argument(
+        "--approx-above",
+        type=int,
+        default=APPROX_ABOVE,
+        help=f"with faiss and --backend auto: approximate (IVF) search for sets of this many sentences "
+        f"or more (default {APPROX_ABOVE}; 0 = always exact)",
+    )
+    p.add_argument("--nprobe", type=int, default=32, help="IVF lists searched per query")
+    p.add_argument(
+        "--max-length-ratio",
+        type=float,
+        default=DEFAULT_MAX_LENGTH_RATIO,
+        help="drop pairs whose character lengths differ more (0 = off)",
+    )
+    p.add_argument("--no-script-check", action="store_true", help="keep sentences in an unexpected script")
+    p.add_argument("--prompt", default=None, help="override the model's prompt (e.g. 'query: ')")
+    p.add_argument("--no-prompt", action="store_true", help="encode without any prompt")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous mine output in --out")
+    p.set_defaults(func=run_mine)
+
+
+def run_mine(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from .pipeline import MineConfig, mine_files
+
+    if args.no_prompt and args.prompt is not None:
+        raise ConfigError("--prompt and --no-prompt are exclusive")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = MineConfig(
+        k=args.k,
+        strategy=args.strategy,
+        threshold=args.threshold,
+        backend=args.backend,
+        approx_above=args.approx_above or None,
+        nprobe=args.nprobe,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        max_length_ratio=args.max_length_ratio or None,
+        script_check=not args.no_script_check,
+        device=args.device,
+    )
+    prompt = "" if args.no_prompt else args.prompt
+    result = mine_files(
+        args.model,
+        args.pivot,
+        args.lang,
+        args.out,
+        dev_gold=args.dev_gold,
+        config=config,
+        overwrite=args.overwrite,
+        load_kwargs={"prompt": prompt},
+    )
+    for lang, info in result.meta["languages"].items():
+        print(
+            f"{result.pivot.lang}-{lang}: {info['pairs']['kept']} pairs "
+            f"(threshold {info['threshold']:.4f}, {info['threshold_source']}), {info['in_groups']} in groups"
+        )
+    g = result.meta["groups"]
+    print(f"{g['groups']} groups ({g['complete']} with every language) written to {args.out}/corpus")
+    return 0
