@@ -28,7 +28,7 @@ TASK_NAMES = [
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from .classification import DEFAULT_EXPERIMENTS, DEFAULT_SAMPLES_PER_LABEL, DEFAULT_SEED
+    from .schema import DEFAULT_EXPERIMENTS, DEFAULT_SAMPLES_PER_LABEL, DEFAULT_SEED
 
     p = sub.add_parser(
         "eval",

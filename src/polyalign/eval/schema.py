@@ -31,3 +31,10 @@ def higher_is_better(metric: str) -> bool:
 def primary_metric(task: str) -> str | None:
     entry = PRIMARY_METRIC.get(task)
     return entry[0] if entry else None
+
+
+# MTEB's classification protocol (AbsTaskClassification, mteb 2.x; checked in test_mteb_reference.py):
+# the defaults of polyalign.eval.classification, the runner and `polyalign eval`.
+DEFAULT_EXPERIMENTS = 10
+DEFAULT_SAMPLES_PER_LABEL = 8
+DEFAULT_SEED = 42
