@@ -21,9 +21,12 @@ from polyalign.eval.tasks import TATOEBA14
 COLUMNS = [  # (header, task, metric, row filter)
     ("Tatoeba-36", "tatoeba", "accuracy", lambda r: True),
     ("Tatoeba-14", "tatoeba", "accuracy", lambda r: r["langs"][0] in TATOEBA14),
+    ("Tatoeba-14 xx→en", "tatoeba", "accuracy_xx2en", lambda r: r["langs"][0] in TATOEBA14),
+    ("Tatoeba-14 mean of both", "tatoeba", "accuracy_mean_both", lambda r: r["langs"][0] in TATOEBA14),
     ("Tatoeba seen", "tatoeba", "accuracy", lambda r: r["seen"] is True),
     ("Tatoeba unseen", "tatoeba", "accuracy", lambda r: r["seen"] is False),
     ("xsim ↓", "flores-xsim", "xsim_error", lambda r: True),
+    ("xsim en→xx ↓", "flores-xsim", "xsim_error_tgt2src", lambda r: True),
     ("STSb-x", "stsb-x", "spearman", lambda r: True),
     ("STSb mono", "stsb", "spearman", lambda r: True),
     ("STS17 (SemEval)", "sts17-semeval", "spearman", lambda r: True),
