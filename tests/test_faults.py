@@ -869,3 +869,36 @@ def test_mine_refuses_a_folder_it_did_not_write(tmp_path, capsys):
     args = ["mine", "--model", "m", "--pivot", f"eng:{paths['en']}", "--lang", f"deu:{paths['de']}"]
     assert main([*args, "--out", str(out), "--overwrite"]) == 1
     assert "not written by polyalign" in _error_line(capsys) and _intact(out)
+
+
+# --- Silently wrong: the embedding cache across token limits ---
+
+
+def test_embedding_cache_never_serves_another_token_limit(tiny, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from polyalign.eval.runner import evaluate
+
+    model = SentenceTransformer(str(tiny), device="cpu")
+    long_line = " ".join(["cat house river tree music"] * 20)
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "eng.txt").write_text(f"{long_line}\nthe sea\n")
+    (folder / "deu.txt").write_text(f"{long_line} Katze\ndas Meer\n")
+
+    def embed(length: int) -> float:
+        rows = evaluate(
+            model, tasks=[f"bitext-dir:{folder}"], cache_dir=tmp_path / "cache", max_seq_length=length
+        )
+        assert {r["max_seq_length"] for r in rows} == {length}
+        from polyalign.eval.encode import Encoder
+
+        enc = Encoder(model, cache_dir=tmp_path / "cache")
+        return enc.encode([long_line], key="probe")[0], enc.fingerprint
+
+    short, fp_short = embed(8)
+    full, fp_full = embed(64)
+    # Before: the fingerprint ignored the limit (sentence-transformers 5+ omits it from repr), so the
+    # second evaluation silently reused the 8-token embeddings from the cache.
+    assert fp_short != fp_full
+    assert float((short * full).sum()) < 0.999

@@ -81,7 +81,10 @@ def model_fingerprint(model, n_tensors: int = 6, max_values: int = 4096) -> str:
     max length get different fingerprints; it takes milliseconds."""
     h = hashlib.sha256()
     h.update(model_name(model).encode())
-    h.update(repr(model).encode())  # module layout: pooling mode, normalisation, max_seq_length
+    h.update(repr(model).encode())  # module layout: pooling mode, normalisation
+    # The token limit, explicitly: sentence-transformers >= 5 no longer prints it in repr(), and an
+    # embedding computed at 64 tokens must never be served for an evaluation at 512.
+    h.update(f"max_seq_length={getattr(model, 'max_seq_length', None)}".encode())
     extra = getattr(model, "polyalign_fingerprint", None)
     if extra:
         h.update(str(extra).encode())
