@@ -168,6 +168,31 @@ def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
 
 
+def add_encoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--prompt``, ``--no-prompt`` and ``--threads``: the commands that encode text share them."""
+    parser.add_argument("--prompt", default=None, help="override the model's prompt (e.g. 'query: ')")
+    parser.add_argument("--no-prompt", action="store_true", help="encode without any prompt")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice); on a busy shared CPU, 1 can be much faster",
+    )
+
+
+def apply_encoding_arguments(args: argparse.Namespace) -> str | None:
+    """Check and apply them: sets torch's thread count; returns the prompt (``""`` = none)."""
+    if args.no_prompt and args.prompt is not None:
+        raise ConfigError("--prompt and --no-prompt are exclusive")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return "" if args.no_prompt else args.prompt
+
+
 OTHER_GROUP = "other options"
 
 

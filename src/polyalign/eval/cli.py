@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..config import add_encoding_arguments, apply_encoding_arguments
 from ..langs import parse_lang_list
 
 # Kept here (not imported from .tasks) so that `polyalign --help` does not import torch/scipy.
@@ -58,17 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="results", help="output folder or .jsonl path (default: ./results/)")
     p.add_argument("--name", default=None, help="model label in the results (default: --model)")
-    p.add_argument("--prompt", default=None, help="override the model's prompt (e.g. 'query: ')")
-    p.add_argument("--no-prompt", action="store_true", help="encode without any prompt")
+    add_encoding_arguments(p)
     p.add_argument("--pooling", default=None, help="override the pooling (mean, cls, ...)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: torch's choice); on a busy shared CPU, 1 can be much faster",
-    )
     p.add_argument(
         "--cache-dir", default=None, help="embedding cache (default: ~/.cache/polyalign/embeddings)"
     )
@@ -116,14 +110,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if not args.suite and not args.tasks:
         raise ConfigError("give --suite quick|paper|full or --tasks ...")
-    if args.no_prompt and args.prompt is not None:
-        raise ConfigError("--prompt and --no-prompt are exclusive")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError("--threads must be >= 1")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    prompt = apply_encoding_arguments(args)
     from ..models import load_encoder
 
     pairs = []
@@ -132,7 +119,6 @@ def run_eval(args: argparse.Namespace) -> int:
         if not sep or not a or not b:
             raise ConfigError(f"--pairs: expected SRC-TGT items like deu-fra, got {item!r}")
         pairs.append((a, b))
-    prompt = "" if args.no_prompt else args.prompt
     model = load_encoder(args.model, pooling=args.pooling, prompt=prompt, device=args.device)
     seen = parse_lang_list(args.seen_langs) or None
     name = args.name or args.model

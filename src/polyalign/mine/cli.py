@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..config import add_encoding_arguments, apply_encoding_arguments
+
 # Defaults repeated here (not imported) so that `polyalign --help` does not import torch; a test
 # checks they equal the library's.
 DEFAULT_THRESHOLD = 1.06
@@ -78,26 +80,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="drop pairs whose character lengths differ more (0 = off)",
     )
     p.add_argument("--no-script-check", action="store_true", help="keep sentences in an unexpected script")
-    p.add_argument("--prompt", default=None, help="override the model's prompt (e.g. 'query: ')")
-    p.add_argument("--no-prompt", action="store_true", help="encode without any prompt")
+    add_encoding_arguments(p)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--overwrite", action="store_true", help="replace a previous mine output in --out")
     p.set_defaults(func=run_mine)
 
 
 def run_mine(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
     from .pipeline import MineConfig, mine_files
 
-    if args.no_prompt and args.prompt is not None:
-        raise ConfigError("--prompt and --no-prompt are exclusive")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError("--threads must be >= 1")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    prompt = apply_encoding_arguments(args)
     config = MineConfig(
         k=args.k,
         strategy=args.strategy,
@@ -113,7 +105,6 @@ def run_mine(args: argparse.Namespace) -> int:
         script_check=not args.no_script_check,
         device=args.device,
     )
-    prompt = "" if args.no_prompt else args.prompt
     result = mine_files(
         args.model,
         args.pivot,
