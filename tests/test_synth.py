@@ -506,7 +506,8 @@ def test_cli_apertium_end_to_end(tmp_path, capsys):
     assert meta["synth"]["languages"]["es"]["translated"] == 10
     assert meta["synth"]["languages"]["es"]["sentences_per_s"] > 0
     assert "en→es" in capsys.readouterr().out
-    assert main(argv) == 0  # rerun: everything from the cache
+    assert main(argv) == 1  # the corpus is there: replacing it needs --overwrite
+    assert main([*argv, "--overwrite"]) == 0  # rerun: everything from the cache
     assert load_meta(out)["synth"]["languages"]["es"]["translated"] == 0
 
 

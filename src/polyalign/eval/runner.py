@@ -111,7 +111,9 @@ def evaluate(
         _existing_rows(out, name, create=False)
     ctx = EvalContext(
         encoder=encoder,
-        data_dir=resolve_data_dir(data_dir),
+        # Not required here: tasks on the user's own files (bitext-dir, sts-file, bucc) need no data folder;
+        # the readers of the bundled corpora raise their own one-line error when it is missing.
+        data_dir=resolve_data_dir(data_dir, must_exist=False),
         k=k,
         n_experiments=n_experiments,
         samples_per_label=samples_per_label,
