@@ -16,7 +16,7 @@ Heavy modules are imported on first use.
 
 from __future__ import annotations
 
-import importlib
+from ..._lazy import lazy_getattr
 
 _EXPORTS = {
     "Translator": "base",
@@ -44,7 +44,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
