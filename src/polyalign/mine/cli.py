@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 from ..config import add_encoding_arguments, apply_encoding_arguments
-
-# Defaults repeated here (not imported) so that `polyalign --help` does not import torch; a test
-# checks they equal the library's.
-DEFAULT_THRESHOLD = 1.06
-APPROX_ABOVE = 250_000
-DEFAULT_SHARD_SIZE = 10_000
-DEFAULT_MAX_LENGTH_RATIO = 3.0
+from .defaults import (
+    APPROX_ABOVE,
+    DEFAULT_MAX_LENGTH_RATIO,
+    DEFAULT_NPROBE,
+    DEFAULT_SHARD_SIZE,
+    DEFAULT_THRESHOLD,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"with faiss and --backend auto: approximate (IVF) search for sets of this many sentences "
         f"or more (default {APPROX_ABOVE}; 0 = always exact)",
     )
-    p.add_argument("--nprobe", type=int, default=32, help="IVF lists searched per query")
+    p.add_argument("--nprobe", type=int, default=DEFAULT_NPROBE, help="IVF lists searched per query")
     p.add_argument(
         "--max-length-ratio",
         type=float,

@@ -21,10 +21,11 @@ import numpy as np
 from ..errors import ConfigError, OutputError
 from ..eval.encode import Encoder, as_encoder, normalize
 from ..io import atomic_path
+from .defaults import (
+    DEFAULT_SHARD_SIZE as DEFAULT_SHARD_SIZE,  # re-exported
+)
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SHARD_SIZE = 10_000  # ~7.7 MB at d=384 in float16; a few minutes of CPU encoding per shard
 
 
 class ShardedEmbeddings:

@@ -26,7 +26,10 @@ from __future__ import annotations
 import functools
 import unicodedata
 
-DEFAULT_MAX_LENGTH_RATIO = 3.0
+from .defaults import (
+    DEFAULT_MAX_LENGTH_RATIO as DEFAULT_MAX_LENGTH_RATIO,  # re-exported
+)
+
 DEFAULT_MIN_SCRIPT_SHARE = 0.5
 
 # ISO 15924 code -> the first words of the Unicode character names of its letters.

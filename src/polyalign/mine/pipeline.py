@@ -32,6 +32,7 @@ from ..errors import ConfigError, DataError
 from ..io import atomic_path, prepare_output, read_lines, write_marker
 from ..langs import canonical, expected_script
 from . import filters
+from .defaults import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD  # re-exported
 from .embed import DEFAULT_SHARD_SIZE, embed_sentences
 from .score import (
     APPROX_ABOVE,
@@ -46,12 +47,6 @@ from .score import (
 
 log = logging.getLogger(__name__)
 
-# Margin threshold without a dev set. LASER's WikiMatrix README calls 1.04 "a good choice for most
-# language pairs" (tuned for MT training data); CCMatrix kept pairs from 1.06. Mined groups become
-# positives of a contrastive loss, where a wrong pair hurts more than a missing one, so polyalign
-# takes the stricter 1.06. Both were tuned on LASER embeddings: with another encoder, pass a dev
-# gold set (`--dev-gold`) — bench/bench_mine.py reports F1 at this default and at the tuned value.
-DEFAULT_THRESHOLD = 1.06
 META_FILE = "mine.json"
 
 

@@ -35,6 +35,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from .defaults import APPROX_ABOVE as APPROX_ABOVE  # re-exported
+from .defaults import DEFAULT_NPROBE as DEFAULT_NPROBE  # re-exported
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +44,6 @@ log = logging.getLogger(__name__)
 BLOCK_ELEMENTS = 32 * 1024 * 1024
 # Rows of queries sent to faiss at once (bounds the float32 copy of a memory-mapped query set).
 FAISS_QUERY_ROWS = 65536
-# Target-set size from which `polyalign mine` switches to an approximate index (with faiss).
-# Provisional: exact search of 250k x 250k at d=384 is ~24 TFLOP per direction, hours on a laptop
-# CPU, minutes on a GPU; bench/bench_mine.py measures exact vs IVF time and recall to settle it.
-APPROX_ABOVE = 250_000
-# IVF probes per query: recall of the k-NN means against exact search is what bench_mine reports.
-DEFAULT_NPROBE = 32
 STRATEGIES = ("max", "intersect", "forward")
 BACKENDS = ("torch", "faiss", "faiss-ivf", "auto")
 
