@@ -902,3 +902,18 @@ def test_embedding_cache_never_serves_another_token_limit(tiny, tmp_path):
     # second evaluation silently reused the 8-token embeddings from the cache.
     assert fp_short != fp_full
     assert float((short * full).sum()) < 0.999
+
+
+def test_one_encoder_reused_at_another_token_limit_reencodes(tiny, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from polyalign.eval.encode import Encoder
+
+    model = SentenceTransformer(str(tiny), device="cpu")
+    enc = Encoder(model, cache_dir=tmp_path / "cache")
+    text = " ".join(["cat house river tree music"] * 20)
+    first, fp_first = enc.encode([text], key="probe")[0], enc.fingerprint
+    model.max_seq_length = 8  # what evaluate(max_seq_length=8) does to the model of a passed Encoder
+    # Before: the in-memory memo and the cached fingerprint served the 64-token embedding.
+    second = enc.encode([text], key="probe")[0]
+    assert enc.fingerprint != fp_first and float((first * second).sum()) < 0.999

@@ -164,6 +164,7 @@ class Encoder:
         self.memo_limit = memo_limit
         self.name = name or model_name(model)
         self._fingerprint: str | None = None
+        self._limit = getattr(model, "max_seq_length", None)  # what the memo and fingerprint hold
         self._memo: dict[str, np.ndarray] = {}
         self.n_encoded = 0  # texts actually sent through the model
         self.encode_seconds = 0.0
@@ -172,6 +173,7 @@ class Encoder:
     # -- identity -----------------------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
+        self._check_limit()
         if self._fingerprint is None:
             self._fingerprint = model_fingerprint(self.model)
         return self._fingerprint
@@ -234,6 +236,13 @@ class Encoder:
             raise ConfigError(f"model returned embeddings of shape {out.shape} for {len(texts)} texts")
         return out
 
+    def _check_limit(self) -> None:
+        """The model's token limit changed (``evaluate(max_seq_length=…)``): embeddings memoised and
+        the fingerprint computed at the old limit must not be served any more."""
+        limit = getattr(self.model, "max_seq_length", None)
+        if limit != self._limit:
+            self._limit, self._fingerprint, self._memo = limit, None, {}
+
     def _encode_new(self, texts: list[str]) -> None:
         """Encode texts not yet memoised, longest first, in chunks (progress + speed logging)."""
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
@@ -269,6 +278,7 @@ class Encoder:
 
     def encode(self, texts: list[str], key: str | None = None) -> np.ndarray:
         """``(len(texts), dim)`` float32, L2-normalised; cached on disk under ``key`` if given."""
+        self._check_limit()
         texts = list(texts)
         path = None
         if key is not None and self.use_cache and texts:
