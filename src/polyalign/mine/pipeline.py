@@ -397,7 +397,8 @@ def write_outputs(result: MineResult, out, *, overwrite: bool = False) -> Path:
         for lang in langs:
             with open(tmp / "pairs" / f"{pivot}-{lang}.tsv", "w", encoding="utf-8") as f:
                 for a, b, score in result.pair_texts(lang):
-                    f.write(f"{a}\t{b}\t{score:.6f}\n")
+                    # A tab inside a sentence would add a column: the TSV shows it as a space.
+                    f.write(f"{a.replace(chr(9), ' ')}\t{b.replace(chr(9), ' ')}\t{score:.6f}\n")
         save_corpus(corpus, tmp / "corpus", cmeta)
         (tmp / META_FILE).write_text(
             json.dumps(result.meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
