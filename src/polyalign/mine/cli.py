@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import add_encoding_arguments, apply_encoding_arguments
+from ..config import add_encoding_arguments, add_overwrite_argument, apply_encoding_arguments
 from .defaults import (
     APPROX_ABOVE,
     DEFAULT_MAX_LENGTH_RATIO,
@@ -82,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-script-check", action="store_true", help="keep sentences in an unexpected script")
     add_encoding_arguments(p)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--overwrite", action="store_true", help="replace a previous mine output in --out")
+    add_overwrite_argument(p)
     p.set_defaults(func=run_mine)
 
 
