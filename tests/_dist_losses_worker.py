@@ -137,6 +137,9 @@ def _run(rank: int, port: int, out_dir: str) -> None:
         result.update(ddp_loss=loss.detach(), ddp_grad=model.module.weight.grad.detach().clone())
 
         torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
+        # Both ranks leave together: a rank tearing gloo down while its peer is still connected
+        # aborted the process now and then ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -50,6 +50,7 @@ def _worker(rank: int, world: int, port: int, cfg_kwargs: dict, out: str, steps:
     state = _run_steps(TrainConfig(**cfg_kwargs), steps)
     if rank == 0:
         torch.save(state, out)
+    torch.distributed.barrier()  # leave together (see tests/_dist_losses_worker.py)
     torch.distributed.destroy_process_group()
 
 
