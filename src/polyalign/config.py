@@ -130,6 +130,8 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     unknown = sorted(set(norm) - names)
     if unknown:
         raise ConfigError(f"unknown config field(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
+    if hasattr(cls, "under_preset"):  # a named preset's values sit under the ones given here
+        norm = cls.under_preset(norm)
     kwargs = {k: _coerce(k, hints[k], v) for k, v in norm.items()}
     cfg = cls(**kwargs)
     if hasattr(cfg, "validate"):

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# An arm with ``from_arm: SOURCE`` and ``wise_alpha: α`` is not trained: it is SOURCE's model of the
+# same seed interpolated with the base at α (WiSE-FT), so an α sweep costs evaluations only.
+FROM_ARM = "from_arm"
+
+
 @dataclasses.dataclass
 class StudyConfig:
     name: str
@@ -65,6 +70,20 @@ class StudyConfig:
         for arm, overrides in data["arms"].items():
             if overrides is not None and not isinstance(overrides, dict):
                 raise ConfigError(f"{path}: arm {arm!r} must be a mapping of training fields")
+            source = (overrides or {}).get(FROM_ARM)
+            if source is not None:
+                src = data["arms"].get(source, {}) if source in data["arms"] else None
+                if src is None or (src or {}).get(FROM_ARM) or (src or {}).get("wise_alpha", 1) != 1:
+                    raise ConfigError(
+                        f"{path}: arm {arm!r}: {FROM_ARM} must name a trained arm without "
+                        f"wise_alpha, not {source!r}"
+                    )
+                extra = sorted(set(overrides) - {FROM_ARM, "wise_alpha"})
+                if extra or "wise_alpha" not in overrides:
+                    raise ConfigError(
+                        f"{path}: arm {arm!r} is interpolated from {source!r}: give wise_alpha "
+                        f"and nothing else{f' (not {extra})' if extra else ''}"
+                    )
         for pair in data.get("compare_pairs") or []:
             if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
                 raise ConfigError(f"{path}: compare_pairs entries are [arm_a, arm_b], not {pair!r}")
@@ -80,12 +99,20 @@ class StudyConfig:
         from .config import from_dict
         from .train.config import TrainConfig
 
-        fields = {**self.train, **(self.arms[arm] or {}), "data": data, "out": out, "seed": seed}
+        arm_fields = dict(self.arms[arm] or {})
+        source = arm_fields.pop(FROM_ARM, None)
+        if source is not None:  # the source arm's training, saved interpolated at this arm's α
+            arm_fields = {**(self.arms[source] or {}), **arm_fields}
+        fields = {**self.train, **arm_fields, "data": data, "out": out, "seed": seed}
         fields["resume"] = resume
         try:
             return from_dict(TrainConfig, fields)
         except ConfigError as e:
             raise ConfigError(f"arm {arm!r}: {e}") from None
+
+    def derived(self, arm: str) -> str | None:
+        """The arm this one is interpolated from, or None for a trained arm."""
+        return (self.arms[arm] or {}).get(FROM_ARM)
 
     def check(self, corpus_dir: str) -> None:
         """Every arm's training config and the evaluation arguments, before any work is done."""
@@ -127,6 +154,31 @@ def _build_data(spec: dict, out: Path, data_dir) -> Path:
         meta["max_groups"] = max_groups
     save_corpus(corpus, out, meta)
     return out
+
+
+def _interpolate_arm(
+    study: StudyConfig, arm: str, source: str, seed: int, out: Path, corpus_dir: str
+) -> None:
+    """``models/ARM/seed-N`` = the source arm's model of that seed, interpolated with the base."""
+    from .models import load_encoder
+    from .train import train
+    from .train.interpolate import interpolate_weights
+    from .train.trainer import _save_model_atomic, training_card
+
+    src_dir = out / "models" / source / f"seed-{seed}"
+    if not (src_dir / "modules.json").is_file():
+        train(study.train_config(source, corpus_dir, str(src_dir), seed, resume=src_dir.is_dir()))
+    cfg = study.train_config(arm, corpus_dir, str(out / "models" / arm / f"seed-{seed}"), seed)
+    model = load_encoder(str(src_dir), device="cpu")
+    base = load_encoder(cfg.model, pooling=cfg.pooling, prompt=cfg.prompt, device="cpu")
+    base.max_seq_length = model.max_seq_length
+    interpolate_weights(model, base, cfg.wise_alpha)
+    dest = Path(cfg.out)
+    prepare_output(dest, "train", overwrite=True)
+    log_rows = (src_dir / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
+    steps = json.loads(log_rows[-1])["step"] if log_rows else 0
+    card = training_card(cfg, steps, model.max_seq_length) + f"- **Interpolated from:** `{src_dir}`\n"
+    _save_model_atomic(model, dest, card)
 
 
 def _results_done(dest: Path) -> bool:
@@ -222,16 +274,32 @@ def run_study(
     if report_only:
         arms = []
     elif jobs > 1:
-        todo = [(a, s) for a in arms for s in seeds if not _results_done(out / "results" / a / f"seed-{s}")]
+        todo = [
+            (a, s)
+            for a in arms
+            for s in seeds
+            if not _results_done(out / "results" / a / f"seed-{s}") and not study.derived(a)
+        ]
         job_timings, failed = _run_jobs(config_path, out, data_dir, todo, jobs)
         timings.update(job_timings)
-        arms = []  # the children did the work; below only the report is written
+        arms = [a for a in arms if study.derived(a)]  # cheap: interpolations, here in order
+    # Sources before the arms interpolated from them.
+    arms.sort(key=lambda a: study.derived(a) is not None)
     for arm in arms:
         for seed in seeds:
             run_dir = out / "models" / arm / f"seed-{seed}"
+            source = study.derived(arm)
+            if source is not None and not (run_dir / "modules.json").is_file():
+                t = time.perf_counter()
+                _interpolate_arm(study, arm, source, seed, out, str(corpus_dir))
+                timings[f"interpolate {arm}/seed-{seed}"] = time.perf_counter() - t
             if not (run_dir / "modules.json").is_file():
                 cfg = study.train_config(
-                    arm, str(corpus_dir), str(run_dir), seed, resume=run_dir.is_dir()  # a killed run continues
+                    arm,
+                    str(corpus_dir),
+                    str(run_dir),
+                    seed,
+                    resume=run_dir.is_dir(),  # a killed run continues
                 )
                 t = time.perf_counter()
                 train(cfg)

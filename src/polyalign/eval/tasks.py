@@ -21,6 +21,8 @@ A task is named by a string ``NAME[:ARG]``:
 ``sts-file``       ARG: a TSV/CSV path with sentence1, sentence2, score columns.
 ``sib200``         SIB-200 topic classification, trained and tested in each language. ARG: languages.
 ``sib200-x``       SIB-200 zero-shot cross-lingual: trained on eng_Latn, tested on each language.
+``stsb-dev``       ``stsb`` on the **dev** split; likewise ``stsb-x-dev``, ``sib200-dev`` (fitted on train,
+                   scored on dev) and ``sib200-x-dev``: for choosing settings, never as test scores.
 ``cls-file``       ARG: ``TRAIN,TEST`` — TSV/CSV files of text + label.
 ``bucc``           ARG: a folder with ``<src>-<tgt>.<split>.{<src>,<tgt>,gold}`` (see :mod:`.bitext`).
 ``bitext-dir``     ARG: a folder of line-aligned files, one per language, the code being the file name
@@ -367,6 +369,7 @@ def _cut_sts(data: sts.StsData, n: int | None) -> sts.StsData:
 
 class StsbTask(Task):
     name = "stsb"
+    split = "test"
 
     def available_langs(self, ctx):
         return list(sts.STSB_LANGS)
@@ -384,8 +387,8 @@ class StsbTask(Task):
     def run(self, items, ctx):
         rows = []
         for lang in items:
-            data = _cut_sts(sts.read_stsb(ctx.data_dir, lang), self.cap(ctx))
-            value = sts.evaluate_sts(ctx.encoder, data, key=f"stsb/{lang}")
+            data = _cut_sts(sts.read_stsb(ctx.data_dir, lang, self.split), self.cap(ctx))
+            value = sts.evaluate_sts(ctx.encoder, data, key=f"stsb/{self.split}/{lang}")
             rows.append(_row(lang, "spearman", value, [lang], n=len(data.s1)))
         return rows
 
@@ -420,9 +423,9 @@ class StsbCrossTask(StsbTask):
     def run(self, items, ctx):
         rows = []
         for a, b in items:
-            data = _cut_sts(sts.read_stsb_crosslingual(ctx.data_dir, a, b), self.cap(ctx))
-            e1 = ctx.encoder.encode(data.s1, key=f"stsb/{a}/s1")
-            e2 = ctx.encoder.encode(data.s2, key=f"stsb/{b}/s2")
+            data = _cut_sts(sts.read_stsb_crosslingual(ctx.data_dir, a, b, self.split), self.cap(ctx))
+            e1 = ctx.encoder.encode(data.s1, key=f"stsb/{self.split}/{a}/s1")
+            e2 = ctx.encoder.encode(data.s2, key=f"stsb/{self.split}/{b}/s2")
             value = sts.spearman(sts.cosine_rows(e1, e2), data.scores)
             rows.append(_row(f"{a}-{b}", "spearman", value, [a, b], n=len(data.s1)))
         return rows
@@ -466,6 +469,7 @@ class StsFileTask(_PathTask):
 
 class SibTask(Task):
     name = "sib200"
+    split = "test"  # what the classifier is scored on (it is always fitted on train)
 
     def available_langs(self, ctx):
         return classification.sib200_languages(ctx.data_dir)
@@ -499,11 +503,11 @@ class SibTask(Task):
 
     def _test(self, ctx, code):
         """Test embeddings; with a cap, a seeded stratified subset (the same rows in every language)."""
-        data = classification.read_sib200(ctx.data_dir, code, "test")
+        data = classification.read_sib200(ctx.data_dir, code, self.split)
         cap = self.cap(ctx)
         idx = classification.stratified_subset(data.labels, cap, seed=0) if cap else range(len(data.labels))
         texts, labels = [data.texts[i] for i in idx], [data.labels[i] for i in idx]
-        return ctx.encoder.encode(texts, key=f"sib200/{code}/test"), labels
+        return ctx.encoder.encode(texts, key=f"sib200/{code}/{self.split}"), labels
 
     def _protocol(self, ctx):
         return {"n_experiments": ctx.n_experiments, "samples_per_label": ctx.samples_per_label}
@@ -554,6 +558,30 @@ class SibCrossTask(SibTask):
                     )
                 )
         return rows
+
+
+class StsbDevTask(StsbTask):
+    """STS-B multi-mt dev split: for choosing settings without touching the test set."""
+
+    name = "stsb-dev"
+    split = "dev"
+
+
+class StsbCrossDevTask(StsbCrossTask):
+    name = "stsb-x-dev"
+    split = "dev"
+
+
+class SibDevTask(SibTask):
+    """SIB-200 scored on its dev split (fitted on train, as the test protocol)."""
+
+    name = "sib200-dev"
+    split = "dev"
+
+
+class SibCrossDevTask(SibCrossTask):
+    name = "sib200-x-dev"
+    split = "dev"
 
 
 class ClsFileTask(_PathTask):
@@ -696,9 +724,13 @@ TASKS: dict[str, type[Task]] = {
         Sts17Task,
         StsbTask,
         StsbCrossTask,
+        StsbDevTask,
+        StsbCrossDevTask,
         StsFileTask,
         SibTask,
         SibCrossTask,
+        SibDevTask,
+        SibCrossDevTask,
         ClsFileTask,
         BuccTask,
         BitextDirTask,

@@ -14,6 +14,8 @@ temperature τ = 0.05 by default):
   :func:`positive_mask` and :func:`priority_side` build its inputs.
 - :func:`mse_distillation` — multilingual knowledge distillation (Reimers & Gurevych, 2020).
 - :func:`similarity_mse` — IMASCL's MSE baseline: student similarity matrix onto the teacher's.
+- :func:`monolingual_structure_loss` — keep each language's in-batch cosine similarities close to a
+  frozen reference's (the recipe's regulariser against losing monolingual quality).
 
 Data parallelism: :mod:`polyalign.losses.distributed` (:func:`gather_with_grad`,
 :func:`gather_group_ids`, :func:`global_loss`). sentence-transformers adapters:
@@ -36,6 +38,7 @@ from .soft_label import (
     teacher_similarity,
 )
 from .st_adapters import InfoNCELoss, MSEDistillationLoss, MultiPositiveLoss, SoftLabelLoss
+from .structure import monolingual_structure_loss
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -51,6 +54,7 @@ __all__ = [
     "global_loss",
     "info_nce",
     "is_distributed",
+    "monolingual_structure_loss",
     "mse_distillation",
     "multi_positive_loss",
     "multiway_pair_loss",

@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config", "-c", default=None, help="YAML config; command-line options override its fields"
     )
+    p.add_argument("--list-presets", action="store_true", help="print the named presets and exit")
     add_config_arguments(p, TrainConfig)
     p.set_defaults(func=run)
 
@@ -28,6 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from .config import TrainConfig
     from .trainer import train
 
+    if args.list_presets:
+        from .presets import describe
+
+        print(describe())
+        return 0
     cfg = config_from_args(TrainConfig, args, args.config)
     result = train(cfg)
     results = result if isinstance(result, list) else [result]

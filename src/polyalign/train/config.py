@@ -75,6 +75,12 @@ def _f(default, help_text: str, group: str):
 
 @dataclass
 class TrainConfig:
+    preset: str | None = _f(
+        None,
+        "a named recipe from polyalign.train.presets (see `polyalign train --list-presets`); its "
+        "settings sit under the config file's and the command line's",
+        group=MODEL,
+    )
     model: str = _f("me5-small-q4", "backbone: alias, local folder or hub id", group=MODEL)
     data: str = _f(
         "", "corpus folder from `polyalign data build` / `polyalign synth` (required)", group=MODEL
@@ -136,6 +142,18 @@ class TrainConfig:
     )
     inference_max_seq_length: int | None = _f(
         None, "token limit saved with the model for inference (default: the backbone's own)", group=MODEL
+    )
+    keep_mono: float = _f(
+        0.0,
+        "weight of the monolingual-structure term: within each language of the batch, cosine "
+        "similarities are kept close to a frozen reference's (--teacher, default a frozen copy of the "
+        "base model); 0 = off",
+        group=LOSS,
+    )
+    wise_alpha: float = _f(
+        1.0,
+        "save α·trained + (1−α)·base weights (WiSE-FT weight interpolation); 1 = the trained weights",
+        group=LOSS,
     )
     lr: float = _f(2e-5, "peak learning rate", group=OPTIM)
     weight_decay: float = _f(0.01, "AdamW weight decay", group=OPTIM)
@@ -216,6 +234,15 @@ class TrainConfig:
             raise ConfigError(f"margin must be a finite number ≥ 0, got {self.margin}")
         if self.margin and not self.loss.startswith("soft-"):
             raise ConfigError(f"margin applies to the soft-label losses (soft-*), not {self.loss!r}")
+        if not (math.isfinite(self.keep_mono) and self.keep_mono >= 0):
+            raise ConfigError(f"keep_mono must be a finite number ≥ 0, got {self.keep_mono}")
+        if not (math.isfinite(self.wise_alpha) and 0 < self.wise_alpha <= 1):
+            raise ConfigError(f"wise_alpha must be in (0, 1], got {self.wise_alpha}")
+        if self.preset is not None:
+            from .presets import PRESETS
+
+            if self.preset not in PRESETS:
+                raise ConfigError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if not math.isfinite(self.positive_threshold):
             raise ConfigError("positive_threshold must be a finite number")
         for name in ("temperature", "teacher_temperature", "lr", "epochs", "loss_warmup_lr"):
@@ -254,6 +281,32 @@ class TrainConfig:
             raise ConfigError(
                 "the single-positive loss warm-up applies to multi-positive training (data_view groups)"
             )
+
+    @classmethod
+    def under_preset(cls, fields: dict) -> dict:
+        """``fields`` on top of the named preset's settings (what :func:`~polyalign.config.from_dict`
+        applies for YAML files, the command line and study arms)."""
+        name = fields.get("preset")
+        if name is None:
+            return fields
+        from .presets import PRESETS
+
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return {**PRESETS[name].fields, **fields}
+
+    @classmethod
+    def from_preset(cls, name: str, **fields) -> TrainConfig:
+        """A validated config from a named preset, any field overridden: the Python twin of
+        ``polyalign train --preset NAME``."""
+        from ..config import from_dict
+
+        return from_dict(cls, {**fields, "preset": name})
+
+    @property
+    def uses_reference(self) -> bool:
+        """Whether a frozen reference model runs on every batch (teacher losses, keep_mono)."""
+        return self.loss in TEACHER_LOSSES or self.keep_mono > 0
 
     @property
     def view(self) -> str:

@@ -15,6 +15,7 @@ from ..losses import (
     gather_group_ids,
     gather_with_grad,
     info_nce,
+    monolingual_structure_loss,
     mse_distillation,
     multi_positive_loss,
     multiway_pair_loss,
@@ -32,7 +33,29 @@ from .config import TrainConfig
 def make_objective(
     cfg: TrainConfig, loss: str, batch: StepBatch, teacher: Tensor | None = None
 ) -> Callable[[Tensor], Tensor]:
-    """``objective(local_embeddings) -> scalar``. Rows: ``batch.texts`` then ``batch.hard_texts``."""
+    """``objective(local_embeddings) -> scalar``. Rows: ``batch.texts`` then ``batch.hard_texts``.
+
+    ``teacher``: the frozen reference's embeddings of ``batch.texts`` (teacher losses, keep_mono)."""
+    objective = _loss_objective(cfg, loss, batch, teacher)
+    if not cfg.keep_mono:
+        return objective
+    if teacher is None:
+        raise ValueError("keep_mono needs the reference model's embeddings of the batch")
+    n, weight = len(batch.texts), cfg.keep_mono
+    codes = {lang: i for i, lang in enumerate(dict.fromkeys(batch.langs))}
+    lang_ids = torch.tensor([codes[lang] for lang in batch.langs], dtype=torch.long)
+
+    # Local rows only: the structure of each rank's own sentences; DDP averages the gradients.
+    def with_structure(emb: Tensor) -> Tensor:
+        ref = teacher[:n].to(emb.device)
+        return objective(emb) + weight * monolingual_structure_loss(emb[:n], ref, lang_ids.to(emb.device))
+
+    return with_structure
+
+
+def _loss_objective(
+    cfg: TrainConfig, loss: str, batch: StepBatch, teacher: Tensor | None
+) -> Callable[[Tensor], Tensor]:
     n = len(batch.texts)
     tau = cfg.temperature
 

@@ -45,7 +45,7 @@ from ..losses import NonFiniteInputError, priority_side
 from ..models import load_encoder, model_prompt
 from .batching import Batcher, GroupTable, StepBatch, one_pair_per_group
 from .checkpoint import apply_checkpoint, latest_checkpoint, read_latest_checkpoint, save_checkpoint
-from .config import SOFT_LOSSES, TEACHER_LOSSES, TrainConfig, resume_conflicts, run_identity
+from .config import SOFT_LOSSES, TrainConfig, resume_conflicts, run_identity
 from .encoding import TokenTable, forward_backward
 from .objectives import make_objective
 
@@ -197,7 +197,10 @@ def training_card(cfg: TrainConfig, steps: int, inference_length: int | None) ->
     return (
         "\n## Trained with polyalign\n\n"
         f"- **Loss:** `{cfg.loss}` on `{cfg.view}` batches of {cfg.batch_groups} groups, τ = {cfg.temperature}"
-        f"{', min-max scaling' if cfg.minmax else ''}{f', teacher `{cfg.teacher}`' if cfg.teacher else ''}\n"
+        f"{', min-max scaling' if cfg.minmax else ''}{f', teacher `{cfg.teacher}`' if cfg.teacher else ''}"
+        f"{f', monolingual-structure term (weight {cfg.keep_mono})' if cfg.keep_mono else ''}"
+        f"{f', weights interpolated with the base at α = {cfg.wise_alpha} (WiSE-FT)' if cfg.wise_alpha < 1 else ''}"
+        f"{f' (preset `{cfg.preset}`)' if cfg.preset else ''}\n"
         f"- **Base model:** `{cfg.model}`; **data:** `{cfg.data}`; {steps} steps, lr {cfg.lr}, seed {cfg.seed}\n"
         f"- **Token limits:** training batches were truncated at {cfg.max_seq_length} tokens; the model "
         f"encodes up to {inference_length} tokens at inference (the Maximum Sequence Length above).\n"
@@ -358,9 +361,9 @@ class Trainer:
 
     def _load_teacher(self):
         cfg = self.cfg
-        if cfg.loss not in TEACHER_LOSSES:
+        if not cfg.uses_reference:
             return None
-        if cfg.teacher == "self":
+        if cfg.teacher in (None, "self"):  # keep_mono's default reference: the base model, frozen
             teacher = copy.deepcopy(self.model)
         else:
             teacher = load_encoder(
@@ -551,6 +554,8 @@ class Trainer:
                     final = SentenceTransformer(str(out / "best"), device="cpu")
                 else:
                     final = self.model
+                if cfg.wise_alpha < 1:
+                    final = self._interpolated(final)
                 card = training_card(cfg, self.total, getattr(final, "max_seq_length", None))
                 _save_model_atomic(final, out, card)
                 if history:
@@ -567,6 +572,21 @@ class Trainer:
             best_metric=best,
             eval_history=history,
         )
+
+    def _interpolated(self, final):
+        """WiSE-FT: the saved weights are α·trained + (1−α)·base (the base loaded afresh)."""
+        from .interpolate import interpolate_weights
+
+        cfg = self.cfg
+        base = load_encoder(
+            cfg.model,
+            pooling=cfg.pooling,
+            prompt=cfg.prompt,
+            device="cpu",
+            max_seq_length=cfg.inference_max_seq_length,
+            trust_remote_code=cfg.trust_remote_code,
+        )
+        return interpolate_weights(final, base, cfg.wise_alpha)
 
     def _resume(self, ckpt_root: Path) -> tuple[int, float | None, list[dict]]:
         """(start step, best metric, eval history) from the newest intact checkpoint of this run."""
