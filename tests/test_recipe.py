@@ -91,6 +91,19 @@ def test_wise_alpha_saves_the_interpolation_with_the_base(tiny, corpus, tmp_path
     assert "α = 0.25 (WiSE-FT)" in (half / "README.md").read_text(encoding="utf-8")
 
 
+def test_lora_trains_adapters_and_saves_merged_plain_weights(tiny, corpus, tmp_path):
+    out = tmp_path / "lora"
+    train(tiny_config(tiny, corpus, out, loss="single", lora_r=4, lr=1e-2))
+    w_base, w_lora = _weights(tiny), _weights(out)
+    assert w_lora.keys() == w_base.keys()  # merged: loads without peft, same architecture as the base
+    changed = {k for k in w_base if not torch.equal(w_base[k], w_lora[k])}
+    assert changed and all(k.split(".")[-2] in ("query", "key", "value", "dense") for k in changed), changed
+    assert not any("pooler" in k or "embeddings" in k or "LayerNorm" in k for k in changed)
+    assert "LoRA rank 4 (merged)" in (out / "README.md").read_text(encoding="utf-8")
+    with pytest.raises(ConfigError, match="not supported with LoRA"):
+        tiny_config(tiny, corpus, out, lora_r=4, eval_metric="accuracy").validate()
+
+
 def test_interpolating_different_architectures_is_a_clear_error(tmp_path):
     from polyalign.train.interpolate import interpolate_weights
 

@@ -195,6 +195,7 @@ def _grads(cfg):
         # The recipe's monolingual-structure term (reference: a frozen copy of the base).
         ("single", {"keep_mono": 2.0}),
         ("multi", {"keep_mono": 1.0, "minmax": True}),
+        ("single", {"lora_r": 4}),
         # IMASCL's options: margin on every entry the teacher rates above the threshold (a low one,
         # so off-diagonal entries get it too), summed or averaged terms, similarity-matrix MSE.
         ("soft-priority", {"teacher": "self", "tcm": True, "margin": 0.3, "positive_threshold": 0.5}),

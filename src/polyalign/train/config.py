@@ -150,6 +150,12 @@ class TrainConfig:
         "base model); 0 = off",
         group=LOSS,
     )
+    lora_r: int = _f(
+        0,
+        "train LoRA adapters of this rank (peft; attention and feed-forward projections, scale 2) "
+        "instead of every weight; merged into the saved model; 0 = full fine-tuning",
+        group=LOSS,
+    )
     wise_alpha: float = _f(
         1.0,
         "save α·trained + (1−α)·base weights (WiSE-FT weight interpolation); 1 = the trained weights",
@@ -236,6 +242,10 @@ class TrainConfig:
             raise ConfigError(f"margin applies to the soft-label losses (soft-*), not {self.loss!r}")
         if not (math.isfinite(self.keep_mono) and self.keep_mono >= 0):
             raise ConfigError(f"keep_mono must be a finite number ≥ 0, got {self.keep_mono}")
+        if self.lora_r < 0:
+            raise ConfigError(f"lora_r must be ≥ 0, not {self.lora_r}")
+        if self.lora_r and self.eval_metric:
+            raise ConfigError("best-checkpoint selection (eval_metric) is not supported with LoRA (lora_r)")
         if not (math.isfinite(self.wise_alpha) and 0 < self.wise_alpha <= 1):
             raise ConfigError(f"wise_alpha must be in (0, 1], got {self.wise_alpha}")
         if self.preset is not None:

@@ -199,6 +199,7 @@ def training_card(cfg: TrainConfig, steps: int, inference_length: int | None) ->
         f"- **Loss:** `{cfg.loss}` on `{cfg.view}` batches of {cfg.batch_groups} groups, τ = {cfg.temperature}"
         f"{', min-max scaling' if cfg.minmax else ''}{f', teacher `{cfg.teacher}`' if cfg.teacher else ''}"
         f"{f', monolingual-structure term (weight {cfg.keep_mono})' if cfg.keep_mono else ''}"
+        f"{f', LoRA rank {cfg.lora_r} (merged)' if cfg.lora_r else ''}"
         f"{f', weights interpolated with the base at α = {cfg.wise_alpha} (WiSE-FT)' if cfg.wise_alpha < 1 else ''}"
         f"{f' (preset `{cfg.preset}`)' if cfg.preset else ''}\n"
         f"- **Base model:** `{cfg.model}`; **data:** `{cfg.data}`; {steps} steps, lr {cfg.lr}, seed {cfg.seed}\n"
@@ -335,6 +336,8 @@ class Trainer:
         for name, p in self.model.named_parameters():
             if ".pooler." in name or (cfg.freeze_embeddings and "word_embeddings" in name):
                 p.requires_grad_(False)
+        if cfg.lora_r:
+            self._add_lora()
         self.ddp = None
         if self.world > 1:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
@@ -358,6 +361,27 @@ class Trainer:
             else contextlib.nullcontext
         )
         self.tb = None  # opened by run(), once the output folder is ready
+
+    def _add_lora(self):
+        """Wrap the transformer in peft LoRA adapters: every base weight frozen, low-rank updates of
+        the attention and feed-forward projections trained (the unused pooler left out)."""
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError:
+            raise ConfigError("--lora-r needs the peft package: pip install 'polyalign[peft]'") from None
+        module = self.model[0]
+        r = self.cfg.lora_r
+        config = LoraConfig(
+            r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=r".*encoder\..*\.(query|key|value|dense)$"
+        )
+        module.model = get_peft_model(module.model, config)
+
+    def _merged(self, final):
+        """The LoRA updates folded into plain weights: the saved model loads without peft."""
+        module = final[0]
+        if hasattr(module.model, "merge_and_unload"):
+            module.model = module.model.merge_and_unload()
+        return final
 
     def _load_teacher(self):
         cfg = self.cfg
@@ -554,6 +578,8 @@ class Trainer:
                     final = SentenceTransformer(str(out / "best"), device="cpu")
                 else:
                     final = self.model
+                if cfg.lora_r:
+                    final = self._merged(final)
                 if cfg.wise_alpha < 1:
                     final = self._interpolated(final)
                 card = training_card(cfg, self.total, getattr(final, "max_seq_length", None))
