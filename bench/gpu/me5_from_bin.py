@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     me5_q4.materialize(root)
     tokenizer = "reference tokenizer.json" if me5_q4._tokenizer_json() else "rebuilt from the .bin"
     print(f"{me5_q4.ALIAS}: materialised at {root} in {time.perf_counter() - t0:.0f} s ({tokenizer})")
+    from polyalign.models import load_encoder
+
+    emb = load_encoder(me5_q4.ALIAS, device="cpu").encode(["Hello world.", "Hallo Welt."])
+    print(f"{me5_q4.ALIAS}: loads, embeddings {tuple(emb.shape)}, cos(en, de) = {float(emb[0] @ emb[1]):.3f}")
     return 0
 
 
