@@ -19,9 +19,11 @@ import json
 import logging
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--warm", action="store_true", help="also time a second run on the filled cache")
+    p.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
+    p.add_argument(
+        "--max-sentences", type=int, default=None, help="truncate every set (dry runs; default: full sets)"
+    )
+    p.add_argument(
+        "--json-out", default=None, help="also write the JSON line's record (with per-task seconds) here"
+    )
     p.add_argument("--goal", type=float, default=180.0, help="seconds (default 180)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -53,10 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         from polyalign.models.tiny import build_tiny_encoder
 
         model, name = build_tiny_encoder(), "tiny"
+        if args.device:
+            model.to(args.device)
     else:
         from polyalign.models import load_encoder
 
-        model, name = load_encoder(args.model), args.model
+        model, name = load_encoder(args.model, device=args.device), args.model
     load_s = time.perf_counter() - t0
     load_before = os.getloadavg()[0]
     results = {}
@@ -73,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 cache_dir=cache,
                 stats=stats,
+                device=args.device,
+                max_sentences=args.max_sentences,
             )
             results[run] = stats
     load_after = os.getloadavg()[0]
@@ -97,24 +110,34 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs, "
         f"{torch.get_num_threads()} torch thread(s)"
     )
-    print(
-        json.dumps(
-            {
-                "bench": "eval",
-                "model": name,
-                "suite": args.suite,
-                "load_seconds": round(load_s, 2),
-                "cold_seconds": round(cold["seconds"], 2),
-                "warm_seconds": round(results["warm"]["seconds"], 2) if "warm" in results else None,
-                "sentences": cold["sentences_encoded"],
-                "sentences_per_second": round(cold["sentences_per_second"], 1),
-                "loadavg": [round(load_before, 2), round(load_after, 2)],
-                "cpus": os.cpu_count(),
-                "threads": torch.get_num_threads(),
-                "python": platform.python_version(),
-            }
+    device = str(getattr(model, "device", args.device or "cpu"))
+    record = {
+        "bench": "eval",
+        "model": name,
+        "suite": args.suite,
+        "load_seconds": round(load_s, 2),
+        "cold_seconds": round(cold["seconds"], 2),
+        "warm_seconds": round(results["warm"]["seconds"], 2) if "warm" in results else None,
+        "sentences": cold["sentences_encoded"],
+        "sentences_per_second": round(cold["sentences_per_second"], 1),
+        "loadavg": [round(load_before, 2), round(load_after, 2)],
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "device": device,
+        "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else "CPU",
+        "torch": torch.__version__,
+        "max_sentences": args.max_sentences,
+    }
+    print(json.dumps(record))
+    if args.json_out:
+        record.update(
+            command=" ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+            task_seconds=cold["task_seconds"],
+            rows=rows,
         )
-    )
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     return 0
 
 

@@ -408,6 +408,7 @@ def run_polyalign(args, grad_cache: bool) -> dict:
         chunk_size=args.chunk_size,
         device=device,
         seed=args.seed,
+        freeze_embeddings=args.freeze_embeddings,
     )
     cfg.validate()
     trainer = Trainer(cfg)
@@ -447,13 +448,26 @@ def run_polyalign(args, grad_cache: bool) -> dict:
         rss_before_train_gib=rss_before,
         final_loss=losses[-1],
         shape=model_shape(trainer.model),
-        optimizer="torch.optim.AdamW (defaults)",
+        trainable_params=sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+        optimizer="torch.optim.AdamW" + (" (fused)" if trainer.optimizer.defaults.get("fused") else ""),
         batch_groups=args.groups,
         chunk_size=cfg.chunk_size,
         grad_cache=grad_cache,
     )
     shutil.rmtree(out, ignore_errors=True)
     return res
+
+
+def freeze_word_embeddings(model) -> int:
+    """Freeze what polyalign's ``freeze_embeddings`` freezes (every ``word_embeddings`` weight); the count."""
+    frozen = 0
+    for name, p in model.named_parameters():
+        if "word_embeddings" in name:
+            p.requires_grad_(False)
+            frozen += p.numel()
+    if not frozen:
+        raise SystemExit("--freeze-embeddings: the model has no word_embeddings parameter")
+    return frozen
 
 
 class _CountingCollator:
@@ -492,6 +506,8 @@ def run_st(args, cached: bool) -> dict:
     torch.manual_seed(args.seed)
     model = SentenceTransformer(args.model_dir, device=device)
     model.max_seq_length = args.max_seq_length
+    if args.freeze_embeddings:
+        freeze_word_embeddings(model)
     corpus = load_corpus(args.corpus_dir)
     groups = corpus["groups"]
     pairs = (
@@ -570,6 +586,7 @@ def run_st(args, cached: bool) -> dict:
         rss_before_train_gib=timer.rss_before,
         final_loss=result.training_loss,
         shape=model_shape(model),
+        trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
         optimizer=str(targs.optim),
         batch_pairs=batch_pairs,
         loss=type(loss).__name__,
@@ -647,6 +664,8 @@ def _spawn(fw: str, mode: str, model_dir: Path, corpus_dir: Path, args) -> dict:
         cmd += ["--st-optim", args.st_optim]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
+    if args.freeze_embeddings:
+        cmd.append("--freeze-embeddings")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -828,6 +847,7 @@ def orchestrate(args) -> dict:
                 "seed",
                 "modes",
                 "st_optim",
+                "freeze_embeddings",
             )
         }
         | {"frameworks": frameworks, "peak_tflops": peak},
@@ -877,6 +897,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=None,
         help="torch intra-op threads in the workers (default: torch's, = usable cores)",
+    )
+    p.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="freeze the token embedding matrix in both frameworks (TrainConfig.freeze_embeddings)",
     )
     p.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
     p.add_argument(
