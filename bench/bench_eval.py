@@ -44,6 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from polyalign.eval import evaluate
+    from polyalign.eval.encode import Encoder
+
+    class RecordingEncoder(Encoder):
+        """Remembers every text sent through the model, in order (the unique, not-yet-memoised ones)."""
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.sent: list[str] = []
+
+        def _model_encode(self, texts):
+            self.sent.extend(texts)
+            return super()._model_encode(texts)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -58,14 +70,23 @@ def main(argv: list[str] | None = None) -> int:
 
         model, name = load_encoder(args.model), args.model
     load_s = time.perf_counter() - t0
+    # Both sides get the same short warm-up (first-call allocations, lazy imports, kernel choice), so
+    # neither the polyalign run nor sentence-transformers' encode() starts cold.
+    warmup = [f"warm-up sentence number {i} " * (1 + i % 7) for i in range(2 * args.batch_size)]
+    model.encode(warmup, batch_size=args.batch_size, show_progress_bar=False)
+    Encoder(model, batch_size=args.batch_size, use_cache=False, show_progress=False).encode(warmup)
     load_before = os.getloadavg()[0]
     results = {}
+    sent: list[str] = []
     with tempfile.TemporaryDirectory(prefix="polyalign-bench-cache-") as cache:
         runs = ["cold", "warm"] if args.warm else ["cold"]
         for run in runs:
             stats: dict = {}
+            recorder = RecordingEncoder(
+                model, batch_size=args.batch_size, cache_dir=cache, show_progress=False
+            )
             rows = evaluate(
-                model,
+                recorder,
                 suite=args.suite or None,
                 tasks=args.tasks,
                 data_dir=args.data_dir,
@@ -75,9 +96,23 @@ def main(argv: list[str] | None = None) -> int:
                 stats=stats,
             )
             results[run] = stats
+            if run == "cold":
+                sent = list(recorder.sent)
+    load_mid = os.getloadavg()[0]
+    # sentence-transformers' own encode() of exactly the texts polyalign sent through the model: same
+    # model object (same token limit, same default prompt), same batch size, same threads, one call
+    # (so sentence-transformers sorts the whole list by length itself).
+    t0 = time.perf_counter()
+    st_emb = model.encode(sent, batch_size=args.batch_size, show_progress_bar=False, convert_to_numpy=True)
+    st_s = time.perf_counter() - t0
+    st_rate = len(sent) / st_s if st_s > 0 else float("nan")
     load_after = os.getloadavg()[0]
+    if len(st_emb) != len(sent):
+        raise SystemExit(f"sentence-transformers returned {len(st_emb)} embeddings for {len(sent)} texts")
 
     cold = results["cold"]
+    ratio = cold["sentences_per_second"] / st_rate
+    suite_rate = cold["sentences_encoded"] / cold["seconds"]
     print(f"model {name}; suite {args.suite}; model load {load_s:.1f} s; {len(rows)} result rows")
     print(f"{'task':<16}{'seconds':>10}")
     for task, sec in cold["task_seconds"].items():
@@ -85,6 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'total (cold)':<16}{cold['seconds']:>10.1f}   {cold['sentences_encoded']} sentences, "
         f"{cold['sentences_per_second']:.1f} sentences/s while encoding"
+    )
+    print(
+        f"{'ST encode()':<16}{st_s:>10.1f}   {len(sent)} sentences, {st_rate:.1f} sentences/s "
+        f"(same texts, batch size, threads)"
+    )
+    print(
+        f"ratio_vs_st {ratio:.2f}x (polyalign encoding sentences/s / ST's); whole suite "
+        f"{suite_rate:.1f} sentences/s incl. scoring = {suite_rate / st_rate:.2f}x"
     )
     if "warm" in results:
         print(
@@ -94,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "OK" if total <= args.goal else "OVER"
     print(
         f"model load + cold run: {total:.1f} s (goal {args.goal:.0f} s: {verdict}); "
-        f"load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs, "
+        f"load average {load_before:.1f} -> {load_mid:.1f} -> {load_after:.1f} on {os.cpu_count()} CPUs, "
         f"{torch.get_num_threads()} torch thread(s)"
     )
     print(
@@ -108,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                 "warm_seconds": round(results["warm"]["seconds"], 2) if "warm" in results else None,
                 "sentences": cold["sentences_encoded"],
                 "sentences_per_second": round(cold["sentences_per_second"], 1),
-                "loadavg": [round(load_before, 2), round(load_after, 2)],
+                "suite_sentences_per_second": round(suite_rate, 1),
+                "st_seconds": round(st_s, 2),
+                "st_sentences_per_second": round(st_rate, 1),
+                "ratio_vs_st": round(ratio, 3),
+                "suite_ratio_vs_st": round(suite_rate / st_rate, 3),
+                "batch_size": args.batch_size,
+                "loadavg": [round(load_before, 2), round(load_mid, 2), round(load_after, 2)],
                 "cpus": os.cpu_count(),
                 "threads": torch.get_num_threads(),
                 "python": platform.python_version(),
