@@ -97,6 +97,7 @@ def test_onnx_backend_errors(tiny_encoder):
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_quick_suite_scores_of_onnx_stay_within_0_1_of_torch(tiny_encoder, data_dir, onnx_cache):
     """Every quick-suite score (every task, subset and metric) within 0.1 points of the torch path."""
     kw = dict(suite="quick", data_dir=data_dir, use_cache=False)

@@ -14,6 +14,7 @@ score against the torch path. Needs ``pip install polyalign[onnx]`` (onnxruntime
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import warnings
@@ -99,6 +100,9 @@ def export_onnx(st, path: Path, names: list[str]) -> None:
     args = tuple(sample[n] for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["token_embeddings"] = {0: "batch", 1: "sequence"}
+    # torch >= 2.5 defaults to (or offers) the dynamo exporter; the TorchScript one needs no
+    # onnxscript and gives the graph onnxruntime's BERT fuser knows.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     was_training = hf.training  # the export needs eval mode (no dropout); give the caller's mode back
     try:
         with atomic_path(path.parent, is_dir=True) as tmp, warnings.catch_warnings(), torch.no_grad():
@@ -112,7 +116,7 @@ def export_onnx(st, path: Path, names: list[str]) -> None:
                 output_names=["token_embeddings"],
                 dynamic_axes=axes,
                 opset_version=OPSET,
-                dynamo=False,  # the TorchScript exporter: no onnxscript needed, a graph the fuser knows
+                **legacy,
             )
             _fuse(raw, tmp / path.name, hf.config)
             raw.unlink()
@@ -139,6 +143,10 @@ class OnnxTransformer:
     def __init__(self, st, cache_dir: str | os.PathLike | None = None, threads: int | None = None):
         ort = _require_onnxruntime()
         hf = _hf_model(st)
+        if not hasattr(st, "preprocess"):
+            raise ConfigError(
+                "--backend onnx needs sentence-transformers >= 6 (SentenceTransformer.preprocess)"
+            )
         if hf is None:
             raise ConfigError(
                 "--backend onnx needs a sentence-transformers model whose first module is a Transformer"
