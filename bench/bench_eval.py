@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--warm", action="store_true", help="also time a second run on the filled cache")
+    p.add_argument("--rows-out", default=None, help="write the cold run's result rows here (JSONL)")
     p.add_argument("--goal", type=float, default=180.0, help="seconds (default 180)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             results[run] = stats
             if run == "cold":
-                sent, requested = list(recorder.sent), recorder.requested
+                sent, requested, cold_rows = list(recorder.sent), recorder.requested, rows
     load_mid = os.getloadavg()[0]
     # sentence-transformers' own encode() of exactly the texts polyalign sent through the model: same
     # model object (same token limit, same default prompt), same batch size, same threads, one call
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"sentence-transformers returned {len(st_emb)} embeddings for {len(sent)} texts")
 
     cold = results["cold"]
+    if args.rows_out:
+        with open(args.rows_out, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in cold_rows)
     ratio = cold["sentences_per_second"] / st_rate
     suite_rate = cold["sentences_encoded"] / cold["seconds"]
     print(
