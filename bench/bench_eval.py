@@ -10,6 +10,21 @@ one JSON line (model, suite, seconds, sentences/s, load average) for logs. Goal 
 quick suite with me5-small-q4 in <= 180 s (cold). The load average is printed because other
 processes on a shared machine slow encoding down; when another process keeps a core busy, torch's
 two OpenMP threads stall each other and ``--threads 1`` was 3x faster here (95 s vs 291 s cold).
+
+Against sentence-transformers: after the cold run, ``SentenceTransformer.encode()`` (one call, same
+model object, batch size and threads) encodes exactly the texts polyalign sent through the model
+(the unique ones, prompt and token limit applied by the same model); both sides get the same warm-up
+first. ``ratio_vs_st`` = polyalign's encoding sentences/s / ST's (wall time); ``ratio_vs_st_cpu`` =
+ST's CPU seconds / polyalign's, steadier when other jobs' load changes between the two runs.
+``--backend onnx`` times ``polyalign eval --backend onnx``; ``--rows-out`` keeps the scores.
+
+Measured 2026-12-01 on this 2-core CPU shared with other agents (loadavg 3-7, so wall times swing):
+``flock /work/notes/cpu.lock python bench/bench_eval.py --threads 2`` (torch, before the ONNX
+backend): 20.4 vs ST 19.7 sentences/s, ratio_vs_st 1.04 (8,772 sentences; loadavg 3.9 -> 6.4 -> 4.1).
+``--threads 1 --backend onnx``: 44.3 vs 44.8, ratio 0.99 (loadavg 4.3 -> 5.1 -> 3.5); ``--threads 1``
+(torch) right after: 54.1 vs 32.3, ratio 1.67 (loadavg 3.4 -> 3.3 -> 7.1) — the same code as ST's
+path, so that 1.67 is the load changing, not speed. Interleaved on 300 FLORES sentences (1 thread):
+ONNX 46.6 vs torch 28.4 sentences/s at batch 32 (1.64x), 54.3 vs 31.6 at batch 16 (1.72x).
 """
 
 from __future__ import annotations
