@@ -25,6 +25,8 @@ backend): 20.4 vs ST 19.7 sentences/s, ratio_vs_st 1.04 (8,772 sentences; loadav
 (torch) right after: 54.1 vs 32.3, ratio 1.67 (loadavg 3.4 -> 3.3 -> 7.1) — the same code as ST's
 path, so that 1.67 is the load changing, not speed. Interleaved on 300 FLORES sentences (1 thread):
 ONNX 46.6 vs torch 28.4 sentences/s at batch 32 (1.64x), 54.3 vs 31.6 at batch 16 (1.72x).
+Under a steady load (loadavg 9.7 -> 9.8 -> 10.4), ``--threads 1 --backend onnx``: 45.8 vs ST 26.8
+sentences/s, ratio_vs_st 1.71, ratio_vs_st_cpu 2.02 (91 vs 184 CPU seconds) — the 1.5x goal.
 """
 
 from __future__ import annotations
