@@ -64,6 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
+        "--backend",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="encoding engine: torch (default) or onnx (the transformer in ONNX Runtime, float32, CPU; "
+        "faster on a CPU, scores within 0.1 of torch; pip install 'polyalign[onnx]')",
+    )
+    p.add_argument(
         "--cache-dir", default=None, help="embedding cache (default: ~/.cache/polyalign/embeddings)"
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
@@ -133,6 +140,7 @@ def run_eval(args: argparse.Namespace) -> int:
         model_name=name,
         prompt=prompt,
         batch_size=args.batch_size,
+        backend=args.backend,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
         k=args.k,

@@ -13,6 +13,8 @@
 * The prompt is ``None`` for "the model's default" (a SentenceTransformer's ``default_prompt_name``,
   e.g. E5's ``"query: "``), ``""`` for none, or an explicit string; :attr:`Encoder.prompt` is the
   prompt actually applied, recorded in every result row.
+* ``backend="onnx"`` runs the model's transformer in ONNX Runtime (:mod:`.onnx_backend`); its
+  embeddings are cached apart from torch's (the backend is part of the fingerprint).
 """
 
 from __future__ import annotations
@@ -133,7 +135,8 @@ class Encoder:
 
     ``cache_dir=None`` uses :func:`default_cache_dir`; ``use_cache=False`` disables the disk cache
     (the in-memory memo stays). ``memo_limit`` bounds the number of memoised texts (the memo is
-    cleared when it is exceeded).
+    cleared when it is exceeded). ``backend``: ``"torch"`` (the model's own ``encode``) or ``"onnx"``
+    (a SentenceTransformer's transformer in ONNX Runtime, float32; see :mod:`.onnx_backend`).
     """
 
     def __init__(
@@ -147,7 +150,12 @@ class Encoder:
         show_progress: bool | None = None,
         memo_limit: int = 400_000,
         name: str | None = None,
+        backend: str = "torch",
     ):
+        from .onnx_backend import BACKENDS
+
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown encoding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, not {batch_size}")
         if not (hasattr(model, "encode") or callable(model)):
@@ -155,6 +163,10 @@ class Encoder:
         self.model = model
         self.explicit_prompt = prompt
         self.is_st = _is_sentence_transformer(model)
+        if backend != "torch" and not self.is_st:
+            raise ConfigError(f"backend {backend!r} needs a sentence-transformers model")
+        self.backend = backend
+        self._onnx = None  # built on first use: exporting takes seconds
         self.prompt = (prompt or None) if prompt is not None else default_prompt(model)
         self.batch_size = batch_size
         self.use_cache = use_cache
@@ -176,6 +188,10 @@ class Encoder:
         self._check_limit()
         if self._fingerprint is None:
             self._fingerprint = model_fingerprint(self.model)
+            if self.backend != "torch":  # close to torch's embeddings, but not the same numbers
+                self._fingerprint = hashlib.sha256(
+                    f"{self._fingerprint}:{self.backend}".encode()
+                ).hexdigest()[:20]
         return self._fingerprint
 
     @property
@@ -213,7 +229,13 @@ class Encoder:
 
     # -- encoding -----------------------------------------------------------------------------------
     def _model_encode(self, texts: list[str]) -> np.ndarray:
-        if self.is_st:
+        if self.backend == "onnx":
+            if self._onnx is None:
+                from .onnx_backend import OnnxTransformer
+
+                self._onnx = OnnxTransformer(self.model)
+            out = self._onnx.encode(texts, batch_size=self.batch_size, prompt=self.prompt)
+        elif self.is_st:
             kwargs = {}
             if self.explicit_prompt is not None:
                 kwargs["prompt"] = self.explicit_prompt  # "" disables the model's default prompt

@@ -67,6 +67,7 @@ def evaluate(
     model_name: str | None = None,
     prompt: str | None = None,
     batch_size: int = 32,
+    backend: str = "torch",
     cache_dir=None,
     use_cache: bool = True,
     k: int = 4,
@@ -91,7 +92,8 @@ def evaluate(
     ``max_seq_length`` sets the model's token limit for this evaluation (default: the model's own);
     every row records the limit it was computed at, because scores at different limits are not
     comparable (``polyalign report`` refuses to mix them). ``pivot`` and ``pairs`` are for the
-    ``bitext-dir`` task. ``stats``, if a dict, receives timings: ``seconds``, ``task_seconds``,
+    ``bitext-dir`` task. ``backend``: ``"torch"`` or ``"onnx"`` (see :class:`Encoder`; recorded in
+    each row). ``stats``, if a dict, receives timings: ``seconds``, ``task_seconds``,
     ``sentences_encoded``, ``sentences_per_second``, ``cache_hits``. Rows already in that file are
     merged with (see the module docstring). Returns the rows of this evaluation.
     """
@@ -104,7 +106,12 @@ def evaluate(
             raise ConfigError("max_seq_length: this model has no token limit to set")
         target.max_seq_length = max_seq_length
     encoder = as_encoder(
-        model, prompt=prompt, batch_size=batch_size, cache_dir=cache_dir, use_cache=use_cache
+        model,
+        prompt=prompt,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        backend=backend,
     )
     name = model_name or encoder.name
     if out is not None:  # refuse a bad destination before the encoding, not after
@@ -145,6 +152,7 @@ def evaluate(
                     **r,
                     "prompt": encoder.prompt,
                     "max_seq_length": seq_len,
+                    "backend": encoder.backend,
                     "suite": suite,
                     "date": date,
                     "fingerprint": encoder.fingerprint,
