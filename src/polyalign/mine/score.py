@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 BLOCK_ELEMENTS = 32 * 1024 * 1024
 # Rows of queries sent to faiss at once (bounds the float32 copy of a memory-mapped query set).
 FAISS_QUERY_ROWS = 65536
+# IVF lists per sqrt(n) (faiss's guideline: 4-16 sqrt(n)); each is trained on 64 sampled points.
+IVF_LISTS_PER_SQRT = 4.0
 STRATEGIES = ("max", "intersect", "forward")
 BACKENDS = ("torch", "faiss", "faiss-ivf", "auto")
 
@@ -106,14 +108,19 @@ def choose_backend(backend: str, n_queries: int, n_targets: int, approx_above: i
     return "faiss" if n_queries * n_targets > 10 * BLOCK_ELEMENTS else "torch"
 
 
+def ivf_lists(n: int) -> int:
+    """IVF lists for ``n`` indexed rows: IVF_LISTS_PER_SQRT sqrt(n), with >= 39 training points each
+    (fewer makes faiss's k-means warn and cluster poorly)."""
+    return max(1, min(n // 39, int(IVF_LISTS_PER_SQRT * math.sqrt(n))))
+
+
 def _faiss_index(yt: torch.Tensor, backend: str, nprobe: int):
     import faiss
 
     d, n = yt.shape[1], yt.shape[0]
     data = yt.cpu().numpy()
     if backend == "faiss-ivf":
-        # ~4 sqrt(n) lists (faiss's guideline), trained on a sample of 64 points per list.
-        nlist = max(1, min(n // 39, int(4 * math.sqrt(n))))
+        nlist = ivf_lists(n)
         quantizer = faiss.IndexFlatIP(d)
         index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
         sample = data[np.random.default_rng(0).permutation(n)[: nlist * 64]]
