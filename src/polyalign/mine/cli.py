@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="mine parallel pairs and multi-way groups from monolingual text (margin-based, LASER)",
         description="Embed each file once (cached float16 shards, resumable), find each language's "
         "translations of pivot sentences by LASER's ratio margin, and write mined pairs (TSV) and "
-        "multi-way groups joined through the pivot (a corpus for `polyalign train --data OUT/corpus`).",
+        "multi-way groups joined through the pivot (a corpus for `polyalign train --data OUT/corpus`). "
+        "Under torchrun (torchrun --nproc_per_node N -m polyalign.cli mine ...) the ranks share the "
+        "encoding; rank 0 searches and writes.",
         epilog="e.g. polyalign mine --model me5-small-q4 --pivot eng:en.txt --lang deu:de.txt "
         "--lang swh:sw.txt --out mined/",
     )
@@ -115,6 +117,8 @@ def run_mine(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         load_kwargs={"prompt": prompt},
     )
+    if result is None:  # a torchrun rank other than 0: its shards are encoded, rank 0 reports
+        return 0
     for lang, info in result.meta["languages"].items():
         print(
             f"{result.pivot.lang}-{lang}: {info['pairs']['kept']} pairs "
