@@ -349,6 +349,34 @@ def test_auto_backend_goes_approximate_only_above_the_threshold(monkeypatch):
         score.choose_backend("faiss-ivf", 10, 10)
 
 
+def test_faiss_exact_mines_what_torch_mines(world):
+    """The whole pipeline (float16 shards, both directions, margins, strategy, threshold) gives the same
+    pairs and scores with faiss's exact index as with torch's chunked search."""
+    pytest.importorskip("faiss")
+    paths, model, tmp = world
+    out = {}
+    for backend in ("torch", "faiss"):
+        assert (
+            main(
+                _args(paths, tmp / backend, "--backend", backend, "--threshold", "1.0", "--shard-size", "37")
+            )
+            == 0
+        )
+        meta = json.loads((tmp / backend / "mine.json").read_text())
+        assert {m["search_backend"] for m in meta["languages"].values()} == {backend}
+        out[backend] = {
+            lang: [
+                line.split("\t")
+                for line in (tmp / backend / "pairs" / f"eng-{lang}.tsv").read_text().splitlines()
+            ]
+            for lang in ("deu", "swh")
+        }
+    for lang in ("deu", "swh"):
+        a, b = out["torch"][lang], out["faiss"][lang]
+        assert len(a) > 20 and [r[:2] for r in a] == [r[:2] for r in b]
+        np.testing.assert_allclose([float(r[2]) for r in a], [float(r[2]) for r in b], atol=2e-6)
+
+
 def test_ivf_search_finds_most_exact_neighbours():
     pytest.importorskip("faiss")
     rng = np.random.default_rng(2)

@@ -40,6 +40,7 @@ from .score import (
     DEFAULT_NPROBE,
     STRATEGIES,
     best_threshold,
+    choose_backend,
     f1_at_threshold,
     mine_neighbours,
     neighbours,
@@ -84,6 +85,8 @@ class MineConfig:
             raise ConfigError(f"min script share must be in [0, 1], not {self.min_script_share}")
         if self.approx_above is not None and self.approx_above < 1:
             raise ConfigError(f"approx_above must be >= 1, not {self.approx_above}")
+        if self.backend.startswith("faiss"):
+            choose_backend(self.backend, 1, 1)  # faiss asked for but absent: say so before encoding
         return self
 
 
