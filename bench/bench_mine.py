@@ -302,13 +302,15 @@ def _speed_child(
                 paths.append(p)
             sets.append(ShardedEmbeddings([np.load(p, mmap_mode="r") for p in paths], paths))
         t0 = time.perf_counter()
-        nb = neighbours(sets[0], sets[1], k, backend=backend, nprobe=nprobe)
+        # ``nprobe`` is the search breadth: IVF probes, or HNSW's efSearch.
+        nb = neighbours(sets[0], sets[1], k, backend=backend, nprobe=nprobe, ef_search=nprobe)
         pairs = mine_neighbours(nb, "max")
         seconds = time.perf_counter() - t0
         out = {
             "n": n,
             "backend": nb.backend,
             **({"nlist": score.ivf_lists(n), "nprobe": nprobe} if backend == "faiss-ivf" else {}),
+            **({"M": score.HNSW_M, "ef_search": nprobe} if backend == "faiss-hnsw" else {}),
             "seconds": round(seconds, 2),
             "sentences_per_s": round(2 * n / seconds, 1),
             "peak_rss_mb": round(_peak_rss_mb()),
@@ -337,7 +339,11 @@ def speed(args) -> None:
         runs = [
             (b, nprobe)
             for b in backends
-            for nprobe in ([int(x) for x in str(args.nprobe).split(",")] if b == "faiss-ivf" else [0])
+            for nprobe in (
+                [int(x) for x in str(args.nprobe if b == "faiss-ivf" else args.ef_search).split(",")]
+                if b in ("faiss-ivf", "faiss-hnsw")
+                else [0]
+            )
         ]
         for backend, nprobe in runs:
             with tempfile.TemporaryDirectory() as tmp:
@@ -386,7 +392,7 @@ def speed(args) -> None:
                     **json.loads(proc.stdout.strip().splitlines()[-1]),
                 }
                 idx = np.load(idx_file)
-                if backend != "faiss-ivf":
+                if backend in ("torch", "faiss"):
                     exact_idx = idx
                 elif exact_idx is not None:
                     row["knn_recall_vs_exact"] = round(
@@ -442,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="torch,faiss,faiss-ivf")
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--nprobe", default="32", help="IVF lists searched per query; a list sweeps them")
+    p.add_argument("--ef-search", default="128", help="HNSW efSearch; a list sweeps them")
     p.add_argument(
         "--real",
         default=None,

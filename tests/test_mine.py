@@ -340,7 +340,7 @@ def test_sharded_queries_give_the_same_neighbours_as_arrays(monkeypatch):
 
 def test_auto_backend_goes_approximate_only_above_the_threshold(monkeypatch):
     monkeypatch.setattr(score, "faiss_available", lambda: True)
-    assert score.choose_backend("auto", 10, 100, approx_above=100) == "faiss-ivf"
+    assert score.choose_backend("auto", 10, 100, approx_above=100) == score.APPROX_BACKEND == "faiss-hnsw"
     assert score.choose_backend("auto", 10, 99, approx_above=100) == "torch"  # small: torch's dense chunks
     assert score.choose_backend("auto", 10**4, 10**6, approx_above=None) == "faiss"  # exact without it
     monkeypatch.setattr(score, "faiss_available", lambda: False)
@@ -377,16 +377,17 @@ def test_faiss_exact_mines_what_torch_mines(world):
         np.testing.assert_allclose([float(r[2]) for r in a], [float(r[2]) for r in b], atol=2e-6)
 
 
-def test_ivf_search_finds_most_exact_neighbours():
+def test_approximate_search_finds_most_exact_neighbours():
     pytest.importorskip("faiss")
     rng = np.random.default_rng(2)
     centres = rng.normal(size=(20, 16))
     y = (centres[rng.integers(0, 20, 4000)] + 0.3 * rng.normal(size=(4000, 16))).astype(np.float32)
     x = y[:300] + 0.05 * rng.normal(size=(300, 16)).astype(np.float32)
     _, exact = score.knn(x, y, 4, backend="faiss")
-    _, approx = score.knn(x, y, 4, backend="faiss-ivf", nprobe=8)
-    recall = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(exact.tolist(), approx.tolist())])
-    assert recall > 0.9
+    for backend in ("faiss-ivf", "faiss-hnsw"):
+        _, approx = score.knn(x, y, 4, backend=backend, nprobe=8, ef_search=64)
+        recall = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(exact.tolist(), approx.tolist())])
+        assert recall > 0.9, backend
 
 
 # ------------------------------------------------------------------------------------------------

@@ -231,7 +231,11 @@ def run_study(
             run_dir = out / "models" / arm / f"seed-{seed}"
             if not (run_dir / "modules.json").is_file():
                 cfg = study.train_config(
-                    arm, str(corpus_dir), str(run_dir), seed, resume=run_dir.is_dir()  # a killed run continues
+                    arm,
+                    str(corpus_dir),
+                    str(run_dir),
+                    seed,
+                    resume=run_dir.is_dir(),  # a killed run continues
                 )
                 t = time.perf_counter()
                 train(cfg)

@@ -7,6 +7,8 @@ import argparse
 from ..config import add_encoding_arguments, add_overwrite_argument, apply_encoding_arguments
 from .defaults import (
     APPROX_ABOVE,
+    APPROX_BACKEND,
+    DEFAULT_EF_SEARCH,
     DEFAULT_MAX_LENGTH_RATIO,
     DEFAULT_NPROBE,
     DEFAULT_SHARD_SIZE,
@@ -66,15 +68,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", default=None, help="embedding shards (default: ~/.cache/polyalign/embeddings/mine)"
     )
     p.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only (no resume)")
-    p.add_argument("--backend", choices=["auto", "torch", "faiss", "faiss-ivf"], default="auto")
+    p.add_argument("--backend", choices=["auto", "torch", "faiss", "faiss-ivf", "faiss-hnsw"], default="auto")
     p.add_argument(
         "--approx-above",
         type=int,
         default=APPROX_ABOVE,
-        help=f"with faiss and --backend auto: approximate (IVF) search for sets of this many sentences "
-        f"or more (default {APPROX_ABOVE}; 0 = always exact)",
+        help=f"with faiss and --backend auto: approximate search ({APPROX_BACKEND}) for sets of this many "
+        f"sentences or more (default {APPROX_ABOVE}; 0 = always exact; with faiss GPUs always exact)",
     )
     p.add_argument("--nprobe", type=int, default=DEFAULT_NPROBE, help="IVF lists searched per query")
+    p.add_argument(
+        "--ef-search", type=int, default=DEFAULT_EF_SEARCH, help="HNSW search breadth (faiss efSearch)"
+    )
     p.add_argument(
         "--max-length-ratio",
         type=float,
@@ -99,6 +104,7 @@ def run_mine(args: argparse.Namespace) -> int:
         backend=args.backend,
         approx_above=args.approx_above or None,
         nprobe=args.nprobe,
+        ef_search=args.ef_search,
         batch_size=args.batch_size,
         shard_size=args.shard_size,
         cache_dir=args.cache_dir,

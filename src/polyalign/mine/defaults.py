@@ -13,5 +13,9 @@ DEFAULT_THRESHOLD = 1.06
 APPROX_ABOVE = 250_000
 # IVF probes per query: recall of the k-NN means against exact search is what bench_mine reports.
 DEFAULT_NPROBE = 32
+# HNSW search breadth (faiss's efSearch).
+DEFAULT_EF_SEARCH = 128
+# The approximate index `--backend auto` switches to from APPROX_ABOVE sentences.
+APPROX_BACKEND = "faiss-hnsw"
 DEFAULT_SHARD_SIZE = 10_000  # ~7.7 MB at d=384 in float16; a few minutes of CPU encoding per shard
 DEFAULT_MAX_LENGTH_RATIO = 3.0

@@ -37,6 +37,7 @@ from .embed import DEFAULT_SHARD_SIZE, embed_sentences, rank_world
 from .score import (
     APPROX_ABOVE,
     BACKENDS,
+    DEFAULT_EF_SEARCH,
     DEFAULT_NPROBE,
     STRATEGIES,
     best_threshold,
@@ -59,6 +60,7 @@ class MineConfig:
     backend: str = "auto"
     approx_above: int | None = APPROX_ABOVE
     nprobe: int = DEFAULT_NPROBE
+    ef_search: int = DEFAULT_EF_SEARCH
     batch_size: int = 32
     shard_size: int = DEFAULT_SHARD_SIZE
     cache_dir: str | None = None  # None: <polyalign cache>/embeddings/mine
@@ -283,6 +285,7 @@ def mine_texts(
             device=config.device,
             approx_above=config.approx_above,
             nprobe=config.nprobe,
+            ef_search=config.ef_search,
         )
         mined = mine_neighbours(nb, config.strategy)
         elapsed = time.perf_counter() - t0
