@@ -175,12 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     models = {"base": args.model}
     for arm, corpus in corpora.items():
         run = out / "runs" / arm
-        if not (run / "model").is_dir():
+        if not (run / "modules.json").is_file():  # `polyalign train` saves the model at --out
             argv = ["train", "--model", args.model, "--data", str(corpus), "--out", str(run), *TRAIN]
             _polyalign(
                 args, [*argv, "--seed", str(args.seed), "--no-progress", "--overwrite", "true"], args.lock
             )
-        models[arm] = str(run / "model")
+        models[arm] = str(run)
     tasks = [f"flores-xsim:{','.join(langs)}", f"tatoeba:{','.join(langs)}"]
     for name, model in models.items():
         res = out / "eval" / f"{name}.jsonl"
