@@ -1,7 +1,7 @@
 """`polyalign mine` measured: recovery of hidden translations, and speed / memory of mining.
 
     python bench/bench_mine.py recovery --langs deu_Latn,swh_Latn,urd_Arab,tha_Thai --threads 1
-    python bench/bench_mine.py speed --sizes 10000,30000,100000
+    python bench/bench_mine.py speed --sizes 10000,30000,100000 --nprobe 8,16,32 --threads 2
     python bench/bench_mine.py smoke            # both, tiny settings (a minute on a 2-core CPU)
 
 **recovery** (issue 14): each language's FLORES-200 dev sentences (997, ``--hidden``) are hidden
@@ -22,7 +22,10 @@ than asked says so (``distractor_ratio``).
 each in a fresh process so that its peak RSS is its own, for each search backend available
 (torch exact, faiss exact, faiss IVF; ``--backends``), on clustered synthetic unit vectors of
 ``--dim`` (384: me5-small) stored as float16 shards like the real pipeline. IVF rows also report
-the recall of its k neighbours against exact search (when exact search ran at that size).
+the recall of its k neighbours against exact search (when exact search ran at that size);
+``--nprobe 8,32,64`` sweeps the IVF probes, ``--lists-per-sqrt`` sets its lists. Synthetic clusters
+are easier for IVF than sentences: ``--real CACHE`` takes real float16 embeddings from a mining
+cache instead (e.g. the one experiments/mine_loop fills: 33k me5-small vectors, so N <= 16k).
 Encoding speed is measured separately (``--encode-sample`` sentences with ``--model``), since it
 dominates on a CPU: sentences/s x 2N gives the encoding time of an N x N run.
 
@@ -253,17 +256,33 @@ def _load(args):
 # Speed
 
 
-def _speed_child(n: int, backend: str, dim: int, seed: int, k: int, nprobe: int) -> dict:
+def _speed_child(
+    n: int, backend: str, dim: int, seed: int, k: int, nprobe: int, lists_per_sqrt: float
+) -> dict:
     """One N x N mining run in this process (the parent starts one process per size and backend)."""
     import numpy as np
 
+    from polyalign.mine import score
     from polyalign.mine.embed import ShardedEmbeddings
     from polyalign.mine.score import mine_neighbours, neighbours
+
+    score.IVF_LISTS_PER_SQRT = lists_per_sqrt
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(max(8, n // 200), dim)).astype(np.float32)
 
+    real = os.environ.get("BENCH_MINE_REAL")
+    if real:
+        # Real sentence embeddings (float16 shards of a mining cache), pooled and split in two halves.
+        pool = np.concatenate([np.load(p) for p in sorted(Path(real).rglob("shard-*.npy"))])
+        pool = pool[rng.permutation(len(pool))]
+        if 2 * n > len(pool):
+            raise SystemExit(f"only {len(pool)} real embeddings: N = {n} needs {2 * n}")
+        halves = iter([pool[:n], pool[n : 2 * n]])
+
     def sample(m):
+        if real:
+            return np.array_split(next(halves), max(1, m // 10_000))
         shards = []
         for s in range(0, m, 10_000):
             rows = min(10_000, m - s)
@@ -283,16 +302,20 @@ def _speed_child(n: int, backend: str, dim: int, seed: int, k: int, nprobe: int)
                 paths.append(p)
             sets.append(ShardedEmbeddings([np.load(p, mmap_mode="r") for p in paths], paths))
         t0 = time.perf_counter()
-        nb = neighbours(sets[0], sets[1], k, backend=backend, nprobe=nprobe)
+        # ``nprobe`` is the search breadth: IVF probes, or HNSW's efSearch.
+        nb = neighbours(sets[0], sets[1], k, backend=backend, nprobe=nprobe, ef_search=nprobe)
         pairs = mine_neighbours(nb, "max")
         seconds = time.perf_counter() - t0
         out = {
             "n": n,
             "backend": nb.backend,
+            **({"nlist": score.ivf_lists(n), "nprobe": nprobe} if backend == "faiss-ivf" else {}),
+            **({"M": score.HNSW_M, "ef_search": nprobe} if backend == "faiss-hnsw" else {}),
             "seconds": round(seconds, 2),
             "sentences_per_s": round(2 * n / seconds, 1),
             "peak_rss_mb": round(_peak_rss_mb()),
             "pairs": len(pairs),
+            "loadavg": Path("/proc/loadavg").read_text().split()[0],
         }
         idx_path = os.environ.get("BENCH_MINE_IDX")
         if idx_path:
@@ -313,10 +336,22 @@ def speed(args) -> None:
         env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     for n in [int(s) for s in args.sizes.split(",") if s]:
         exact_idx = None
-        for backend in backends:
+        runs = [
+            (b, nprobe)
+            for b in backends
+            for nprobe in (
+                [int(x) for x in str(args.nprobe if b == "faiss-ivf" else args.ef_search).split(",")]
+                if b in ("faiss-ivf", "faiss-hnsw")
+                else [0]
+            )
+        ]
+        for backend, nprobe in runs:
             with tempfile.TemporaryDirectory() as tmp:
                 idx_file = Path(tmp) / "idx.npy"
-                call = f"_speed_child({n}, {backend!r}, {args.dim}, {args.seed}, {args.k}, {args.nprobe})"
+                call = (
+                    f"_speed_child({n}, {backend!r}, {args.dim}, {args.seed}, {args.k}, {nprobe or 1}, "
+                    f"{args.lists_per_sqrt})"
+                )
                 code = (
                     f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
                     f"import bench_mine as b; print(json.dumps(b.{call}))"
@@ -324,7 +359,7 @@ def speed(args) -> None:
                 try:
                     proc = subprocess.run(
                         [sys.executable, "-c", code],
-                        env={**env, "BENCH_MINE_IDX": str(idx_file)},
+                        env={**env, "BENCH_MINE_IDX": str(idx_file), "BENCH_MINE_REAL": args.real or ""},
                         capture_output=True,
                         text=True,
                         timeout=args.timeout,
@@ -351,11 +386,13 @@ def speed(args) -> None:
                     continue
                 row = {
                     "bench": "mine-speed",
+                    "data": "real:" + args.real if args.real else "synthetic",
                     "dim": args.dim,
+                    "threads": args.threads,
                     **json.loads(proc.stdout.strip().splitlines()[-1]),
                 }
                 idx = np.load(idx_file)
-                if backend != "faiss-ivf":
+                if backend in ("torch", "faiss"):
                     exact_idx = idx
                 elif exact_idx is not None:
                     row["knn_recall_vs_exact"] = round(
@@ -410,7 +447,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="10000,30000,100000")
     p.add_argument("--backends", default="torch,faiss,faiss-ivf")
     p.add_argument("--dim", type=int, default=384)
-    p.add_argument("--nprobe", type=int, default=32)
+    p.add_argument("--nprobe", default="32", help="IVF lists searched per query; a list sweeps them")
+    p.add_argument("--ef-search", default="128", help="HNSW efSearch; a list sweeps them")
+    p.add_argument(
+        "--real",
+        default=None,
+        help="speed: a mining cache folder; its float16 shards (pooled, split in halves) replace the synthetic vectors",
+    )
+    p.add_argument("--lists-per-sqrt", type=float, default=4.0, help="IVF lists = this x sqrt(N)")
     p.add_argument("--timeout", type=int, default=7200, help="seconds per speed run")
     p.add_argument(
         "--encode-sample", type=int, default=0, help="speed: also time encoding this many sentences"

@@ -863,6 +863,21 @@ def test_mine_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys, m
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".mined")]
 
 
+def test_mine_with_faiss_asked_for_but_absent_is_one_line(tmp_path, capsys, monkeypatch):
+    def no_model(*a, **k):
+        raise AssertionError("the model must not be loaded (nor text encoded) before the backend is checked")
+
+    monkeypatch.setattr("polyalign.mine.pipeline._load_model", no_model)
+    monkeypatch.setattr("polyalign.mine.score.faiss_available", lambda: False)
+    paths = _mine_inputs(tmp_path)
+    out = tmp_path / "mined"
+    args = ["mine", "--model", "m", "--pivot", f"eng:{paths['en']}", "--lang", f"deu:{paths['de']}"]
+    for backend in ("faiss", "faiss-ivf"):
+        assert main([*args, "--out", str(out), "--no-cache", "--backend", backend]) == 1
+        assert "needs faiss: pip install faiss-cpu" in _error_line(capsys)
+        assert not out.exists()
+
+
 def test_mine_refuses_a_folder_it_did_not_write(tmp_path, capsys):
     paths = _mine_inputs(tmp_path)
     out = _foreign(tmp_path / "thesis")

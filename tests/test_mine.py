@@ -340,7 +340,7 @@ def test_sharded_queries_give_the_same_neighbours_as_arrays(monkeypatch):
 
 def test_auto_backend_goes_approximate_only_above_the_threshold(monkeypatch):
     monkeypatch.setattr(score, "faiss_available", lambda: True)
-    assert score.choose_backend("auto", 10, 100, approx_above=100) == "faiss-ivf"
+    assert score.choose_backend("auto", 10, 100, approx_above=100) == score.APPROX_BACKEND == "faiss-hnsw"
     assert score.choose_backend("auto", 10, 99, approx_above=100) == "torch"  # small: torch's dense chunks
     assert score.choose_backend("auto", 10**4, 10**6, approx_above=None) == "faiss"  # exact without it
     monkeypatch.setattr(score, "faiss_available", lambda: False)
@@ -349,16 +349,45 @@ def test_auto_backend_goes_approximate_only_above_the_threshold(monkeypatch):
         score.choose_backend("faiss-ivf", 10, 10)
 
 
-def test_ivf_search_finds_most_exact_neighbours():
+def test_faiss_exact_mines_what_torch_mines(world):
+    """The whole pipeline (float16 shards, both directions, margins, strategy, threshold) gives the same
+    pairs and scores with faiss's exact index as with torch's chunked search."""
+    pytest.importorskip("faiss")
+    paths, model, tmp = world
+    out = {}
+    for backend in ("torch", "faiss"):
+        assert (
+            main(
+                _args(paths, tmp / backend, "--backend", backend, "--threshold", "1.0", "--shard-size", "37")
+            )
+            == 0
+        )
+        meta = json.loads((tmp / backend / "mine.json").read_text())
+        assert {m["search_backend"] for m in meta["languages"].values()} == {backend}
+        out[backend] = {
+            lang: [
+                line.split("\t")
+                for line in (tmp / backend / "pairs" / f"eng-{lang}.tsv").read_text().splitlines()
+            ]
+            for lang in ("deu", "swh")
+        }
+    for lang in ("deu", "swh"):
+        a, b = out["torch"][lang], out["faiss"][lang]
+        assert len(a) > 20 and [r[:2] for r in a] == [r[:2] for r in b]
+        np.testing.assert_allclose([float(r[2]) for r in a], [float(r[2]) for r in b], atol=2e-6)
+
+
+def test_approximate_search_finds_most_exact_neighbours():
     pytest.importorskip("faiss")
     rng = np.random.default_rng(2)
     centres = rng.normal(size=(20, 16))
     y = (centres[rng.integers(0, 20, 4000)] + 0.3 * rng.normal(size=(4000, 16))).astype(np.float32)
     x = y[:300] + 0.05 * rng.normal(size=(300, 16)).astype(np.float32)
     _, exact = score.knn(x, y, 4, backend="faiss")
-    _, approx = score.knn(x, y, 4, backend="faiss-ivf", nprobe=8)
-    recall = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(exact.tolist(), approx.tolist())])
-    assert recall > 0.9
+    for backend in ("faiss-ivf", "faiss-hnsw"):
+        _, approx = score.knn(x, y, 4, backend=backend, nprobe=8, ef_search=64)
+        recall = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(exact.tolist(), approx.tolist())])
+        assert recall > 0.9, backend
 
 
 # ------------------------------------------------------------------------------------------------

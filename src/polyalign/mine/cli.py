@@ -7,6 +7,8 @@ import argparse
 from ..config import add_encoding_arguments, add_overwrite_argument, apply_encoding_arguments
 from .defaults import (
     APPROX_ABOVE,
+    APPROX_BACKEND,
+    DEFAULT_EF_SEARCH,
     DEFAULT_MAX_LENGTH_RATIO,
     DEFAULT_NPROBE,
     DEFAULT_SHARD_SIZE,
@@ -20,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="mine parallel pairs and multi-way groups from monolingual text (margin-based, LASER)",
         description="Embed each file once (cached float16 shards, resumable), find each language's "
         "translations of pivot sentences by LASER's ratio margin, and write mined pairs (TSV) and "
-        "multi-way groups joined through the pivot (a corpus for `polyalign train --data OUT/corpus`).",
+        "multi-way groups joined through the pivot (a corpus for `polyalign train --data OUT/corpus`). "
+        "Under torchrun (torchrun --nproc_per_node N -m polyalign.cli mine ...) the ranks share the "
+        "encoding; rank 0 searches and writes.",
         epilog="e.g. polyalign mine --model me5-small-q4 --pivot eng:en.txt --lang deu:de.txt "
         "--lang swh:sw.txt --out mined/",
     )
@@ -64,15 +68,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--cache-dir", default=None, help="embedding shards (default: ~/.cache/polyalign/embeddings/mine)"
     )
     p.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only (no resume)")
-    p.add_argument("--backend", choices=["auto", "torch", "faiss", "faiss-ivf"], default="auto")
+    p.add_argument("--backend", choices=["auto", "torch", "faiss", "faiss-ivf", "faiss-hnsw"], default="auto")
     p.add_argument(
         "--approx-above",
         type=int,
         default=APPROX_ABOVE,
-        help=f"with faiss and --backend auto: approximate (IVF) search for sets of this many sentences "
-        f"or more (default {APPROX_ABOVE}; 0 = always exact)",
+        help=f"with faiss and --backend auto: approximate search ({APPROX_BACKEND}) for sets of this many "
+        f"sentences or more (default {APPROX_ABOVE}; 0 = always exact; with faiss GPUs always exact)",
     )
     p.add_argument("--nprobe", type=int, default=DEFAULT_NPROBE, help="IVF lists searched per query")
+    p.add_argument(
+        "--ef-search", type=int, default=DEFAULT_EF_SEARCH, help="HNSW search breadth (faiss efSearch)"
+    )
     p.add_argument(
         "--max-length-ratio",
         type=float,
@@ -97,6 +104,7 @@ def run_mine(args: argparse.Namespace) -> int:
         backend=args.backend,
         approx_above=args.approx_above or None,
         nprobe=args.nprobe,
+        ef_search=args.ef_search,
         batch_size=args.batch_size,
         shard_size=args.shard_size,
         cache_dir=args.cache_dir,
@@ -115,6 +123,8 @@ def run_mine(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         load_kwargs={"prompt": prompt},
     )
+    if result is None:  # a torchrun rank other than 0: its shards are encoded, rank 0 reports
+        return 0
     for lang, info in result.meta["languages"].items():
         print(
             f"{result.pivot.lang}-{lang}: {info['pairs']['kept']} pairs "

@@ -6,12 +6,21 @@ named by a hash of the model fingerprint, the prompt and the shard's texts, writ
 the same model and text reuses them and encodes only the rest. float16 halves disk and memory
 (LASER's ``--fp16`` embeddings do the same); cosines move by ~1e-3, far below mining margins.
 The shards are opened with ``mmap_mode="r"``, so memory holds only the rows being searched.
+
+Under torchrun (a process group of ``W > 1`` ranks, see :func:`rank_world`), rank ``r`` encodes
+shards ``r, r + W, r + 2W, ...`` of each file into the cache, all ranks meet at a barrier, and then
+every shard is read from the cache (rank 0 searches; the others are done). The cache must be a
+folder all ranks see (one machine, or a shared disk). Shards are ``min(shard_size, ceil(n / W))``
+rows, so that every rank has work even for a small file; for files of ``W x shard_size`` sentences
+or more that is ``shard_size``, the single-process layout, so the shards are reused across world
+sizes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -67,6 +76,21 @@ class ShardedEmbeddings:
         return sum(p.stat().st_size for p in self.paths if p.is_file())
 
 
+def rank_world() -> tuple[int, int]:
+    """(rank, world size) of the default process group, (0, 1) without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    dist.barrier()
+
+
 def shard_name(fingerprint: str, prompt: str | None, texts: list[str]) -> str:
     h = hashlib.sha256()
     h.update(fingerprint.encode() + b"\0prompt\0" + (prompt or "").encode() + b"\0")
@@ -105,16 +129,28 @@ def embed_sentences(
     ``model``: an :class:`~polyalign.eval.encode.Encoder` or anything with ``encode(list[str])``."""
     if shard_size < 1:
         raise ConfigError(f"shard_size must be >= 1, not {shard_size}")
+    rank, world = rank_world()
+    if world > 1:
+        if cache_dir is None:
+            raise ConfigError(
+                "encoding under torchrun writes each rank's shards to the embedding cache: "
+                "give a cache folder all ranks see (drop --no-cache)"
+            )
+        shard_size = max(1, min(shard_size, math.ceil(len(texts) / world)))
     # The encoder's own memo would keep every vector in memory: cap it at one shard.
     encoder: Encoder = as_encoder(model, batch_size=batch_size, use_cache=False, memo_limit=shard_size)
-    show = sys.stderr.isatty() if show_progress is None else show_progress
+    show = (sys.stderr.isatty() if show_progress is None else show_progress) and rank == 0
     folder = Path(cache_dir).expanduser() / encoder.fingerprint if cache_dir is not None else None
-    shards, paths, reused = [], [], 0
+    starts = list(range(0, len(texts), shard_size))
+    own = [i for i in range(len(starts)) if i % world == rank]
+    shards: dict[int, np.ndarray] = {}
+    reused = 0
     from tqdm.auto import tqdm
 
-    with tqdm(total=len(texts), desc=desc, unit="sent", disable=not show) as bar:
-        for start in range(0, len(texts), shard_size):
-            chunk = texts[start : start + shard_size]
+    total = sum(len(texts[starts[i] : starts[i] + shard_size]) for i in own)
+    with tqdm(total=total, desc=desc, unit="sent", disable=not show) as bar:
+        for i in own:
+            chunk = texts[starts[i] : starts[i] + shard_size]
             path = folder / shard_name(encoder.fingerprint, encoder.prompt, chunk) if folder else None
             arr = _load_shard(path, len(chunk)) if path else None
             if arr is not None:
@@ -128,10 +164,23 @@ def embed_sentences(
                     except OSError as e:
                         raise OutputError(f"{path}: cannot write the embedding cache ({e})") from None
                     arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            shards.append(arr)
-            if path is not None:
-                paths.append(path)
+            shards[i] = arr
             bar.update(len(chunk))
+    if world > 1:
+        paths = [
+            folder / shard_name(encoder.fingerprint, encoder.prompt, texts[s : s + shard_size])
+            for s in starts
+        ]
+        _barrier()  # every rank's shards are on disk
+        for i in range(len(starts)):
+            if i not in shards:
+                shards[i] = _load_shard(paths[i], len(texts[starts[i] : starts[i] + shard_size]))
+                if shards[i] is None:
+                    raise OutputError(
+                        f"{paths[i]}: rank {i % world}'s shard is not in the cache after the barrier "
+                        "(is the cache folder on a disk every rank sees?)"
+                    )
     if reused:
         log.info("%s: reused %d of %d cached shards", desc, reused, len(shards))
-    return ShardedEmbeddings(shards, paths)
+    ordered = [shards[i] for i in range(len(starts))]
+    return ShardedEmbeddings(ordered, [Path(s.filename) for s in ordered if isinstance(s, np.memmap)])

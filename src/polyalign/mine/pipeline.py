@@ -33,13 +33,15 @@ from ..io import atomic_path, prepare_output, read_lines, write_marker
 from ..langs import canonical, expected_script
 from . import filters
 from .defaults import DEFAULT_THRESHOLD as DEFAULT_THRESHOLD  # re-exported
-from .embed import DEFAULT_SHARD_SIZE, embed_sentences
+from .embed import DEFAULT_SHARD_SIZE, embed_sentences, rank_world
 from .score import (
     APPROX_ABOVE,
     BACKENDS,
+    DEFAULT_EF_SEARCH,
     DEFAULT_NPROBE,
     STRATEGIES,
     best_threshold,
+    choose_backend,
     f1_at_threshold,
     mine_neighbours,
     neighbours,
@@ -58,6 +60,7 @@ class MineConfig:
     backend: str = "auto"
     approx_above: int | None = APPROX_ABOVE
     nprobe: int = DEFAULT_NPROBE
+    ef_search: int = DEFAULT_EF_SEARCH
     batch_size: int = 32
     shard_size: int = DEFAULT_SHARD_SIZE
     cache_dir: str | None = None  # None: <polyalign cache>/embeddings/mine
@@ -84,6 +87,8 @@ class MineConfig:
             raise ConfigError(f"min script share must be in [0, 1], not {self.min_script_share}")
         if self.approx_above is not None and self.approx_above < 1:
             raise ConfigError(f"approx_above must be >= 1, not {self.approx_above}")
+        if self.backend.startswith("faiss"):
+            choose_backend(self.backend, 1, 1)  # faiss asked for but absent: say so before encoding
         return self
 
 
@@ -229,8 +234,9 @@ def mine_texts(
     langs: list[Sentences],
     config: MineConfig | None = None,
     gold: dict[str, set[tuple[int, int]]] | None = None,
-) -> MineResult:
-    """Mine prepared sentences (see :func:`prepare_sentences`); ``model`` has ``encode(list[str])``."""
+) -> MineResult | None:
+    """Mine prepared sentences (see :func:`prepare_sentences`); ``model`` has ``encode(list[str])``.
+    Under torchrun every rank encodes its shards and only rank 0 searches: the others return None."""
     from ..eval.encode import Encoder, default_cache_dir
     from .groups import join_through_pivot
 
@@ -262,11 +268,14 @@ def mine_texts(
         timing[f"encode_{s.lang}"] = round(time.perf_counter() - t0, 3)
         return emb
 
+    rank, _ = rank_world()
     pivot_emb = embed(pivot)
     raw: dict[str, list] = {}
     results: dict[str, LanguageResult] = {}
     for s in langs:
         emb = embed(s)
+        if rank != 0:
+            continue  # under torchrun rank 0 alone searches (see .embed)
         t0 = time.perf_counter()
         nb = neighbours(
             emb,
@@ -276,6 +285,7 @@ def mine_texts(
             device=config.device,
             approx_above=config.approx_above,
             nprobe=config.nprobe,
+            ef_search=config.ef_search,
         )
         mined = mine_neighbours(nb, config.strategy)
         elapsed = time.perf_counter() - t0
@@ -284,6 +294,8 @@ def mine_texts(
             s.lang, [], 0.0, "", Counter(candidates=len(mined)), None, nb.backend, elapsed
         )
         log.info("%s: %d candidate pairs in %.1f s (%s)", s.lang, len(mined), elapsed, nb.backend)
+    if rank != 0:
+        return None
 
     tuned = {}
     for lang, g in gold.items():
@@ -407,6 +419,26 @@ def write_outputs(result: MineResult, out, *, overwrite: bool = False) -> Path:
     return out
 
 
+def init_distributed() -> tuple[int, int]:
+    """Join the process group torchrun describes (``WORLD_SIZE > 1``); (rank, world)."""
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return rank_world()
+
+
+def _device(device: str | None) -> str | None:
+    """Under torchrun each rank encodes on its own GPU (LOCAL_RANK) unless a device is given."""
+    if device is None and rank_world()[1] > 1:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
+
+
 def _load_model(name: str, **kwargs):
     from ..models import load_encoder
 
@@ -433,11 +465,13 @@ def mine_files(
     *,
     overwrite: bool = False,
     load_kwargs: dict | None = None,
-) -> MineResult:
+) -> MineResult | None:
     """The whole command: ``pivot`` and each of ``langs`` are ``LANG:FILE`` strings or (lang, path)
     pairs, ``dev_gold`` likewise (``LANG:FILE``); ``model`` a name/path for
     :func:`polyalign.models.load_encoder` or an object with ``encode``. Every input is read and
-    checked, and ``out`` is checked, before the model is loaded; nothing is written on error."""
+    checked, and ``out`` is checked, before the model is loaded; nothing is written on error.
+    Under torchrun (``WORLD_SIZE > 1``) the ranks share the encoding (:mod:`.embed`); rank 0 searches
+    and writes, the other ranks return None."""
     config = (config or MineConfig()).validate()
     if pivot is None:
         check_languages("", [])
@@ -464,8 +498,10 @@ def mine_files(
                 path,
                 dropped,
             )
+    init_distributed()
     if isinstance(model, (str, os.PathLike)):
-        model = _load_model(str(model), device=config.device, **(load_kwargs or {}))
+        model = _load_model(str(model), device=_device(config.device), **(load_kwargs or {}))
     result = mine_texts(model, piv, sents, config, gold)
-    write_outputs(result, out, overwrite=overwrite)
+    if result is not None:  # rank 0 (or a single process)
+        write_outputs(result, out, overwrite=overwrite)
     return result

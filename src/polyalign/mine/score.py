@@ -19,10 +19,11 @@ candidate (a target may be chosen by several sources). A threshold keeps pairs s
 (LASER writes ``>``; the difference is only at exact ties).
 
 Search backends: ``torch`` (exact, row chunks, CPU or GPU: never a full n x m matrix),
-``faiss`` (exact ``IndexFlatIP``), ``faiss-ivf`` (approximate ``IndexIVFFlat``, for corpora above
-:data:`APPROX_ABOVE`), ``auto`` (exact: faiss when installed and the problem is large, else torch;
-approximate only when the caller passes ``approx_above``). faiss runs on all GPUs when its GPU
-build finds one.
+``faiss`` (exact ``IndexFlatIP``), ``faiss-ivf`` (approximate ``IndexIVFFlat``), ``faiss-hnsw``
+(approximate ``IndexHNSWFlat``, CPU), ``auto``: without faiss torch; with faiss GPUs exact faiss on
+them; else :data:`APPROX_BACKEND` for target sets of ``approx_above`` rows or more (the pipeline
+passes :data:`APPROX_ABOVE`, measured in bench/bench_mine.py), exact faiss for other large problems,
+torch for small ones. Indexes hold unit float32 vectors, inner product = cosine.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import torch
 
 from ..errors import ConfigError, DataError
 from .defaults import APPROX_ABOVE as APPROX_ABOVE  # re-exported
+from .defaults import APPROX_BACKEND as APPROX_BACKEND  # re-exported
+from .defaults import DEFAULT_EF_SEARCH as DEFAULT_EF_SEARCH  # re-exported
 from .defaults import DEFAULT_NPROBE as DEFAULT_NPROBE  # re-exported
 
 log = logging.getLogger(__name__)
@@ -44,8 +47,12 @@ log = logging.getLogger(__name__)
 BLOCK_ELEMENTS = 32 * 1024 * 1024
 # Rows of queries sent to faiss at once (bounds the float32 copy of a memory-mapped query set).
 FAISS_QUERY_ROWS = 65536
+# IVF lists per sqrt(n) (faiss's guideline: 4-16 sqrt(n)); each is trained on 64 sampled points.
+IVF_LISTS_PER_SQRT = 4.0
 STRATEGIES = ("max", "intersect", "forward")
-BACKENDS = ("torch", "faiss", "faiss-ivf", "auto")
+BACKENDS = ("torch", "faiss", "faiss-ivf", "faiss-hnsw", "auto")
+# HNSW links per node (faiss's usual 32: memory ~ 2 x 32 x 4 bytes per vector beside the vectors).
+HNSW_M = 32
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -90,6 +97,15 @@ def faiss_available() -> bool:
     return True
 
 
+def faiss_gpus() -> int:
+    """GPUs faiss can use (0 with faiss-cpu or without faiss)."""
+    try:
+        import faiss
+    except ImportError:
+        return 0
+    return getattr(faiss, "get_num_gpus", lambda: 0)()
+
+
 def choose_backend(backend: str, n_queries: int, n_targets: int, approx_above: int | None = None) -> str:
     """Resolve ``auto``: faiss IVF for targets >= ``approx_above`` (when given), faiss flat for
     large exact problems, else torch. Explicit backends pass through (checked)."""
@@ -101,19 +117,32 @@ def choose_backend(backend: str, n_queries: int, n_targets: int, approx_above: i
         return backend
     if not faiss_available():
         return "torch"
+    if faiss_gpus() > 0:
+        return "faiss"  # exact search on the GPUs is fast enough at any size that fits
     if approx_above is not None and n_targets >= approx_above:
-        return "faiss-ivf"
+        return APPROX_BACKEND
     return "faiss" if n_queries * n_targets > 10 * BLOCK_ELEMENTS else "torch"
 
 
-def _faiss_index(yt: torch.Tensor, backend: str, nprobe: int):
+def ivf_lists(n: int) -> int:
+    """IVF lists for ``n`` indexed rows: IVF_LISTS_PER_SQRT sqrt(n), with >= 39 training points each
+    (fewer makes faiss's k-means warn and cluster poorly)."""
+    return max(1, min(n // 39, int(IVF_LISTS_PER_SQRT * math.sqrt(n))))
+
+
+def _faiss_index(yt: torch.Tensor, backend: str, nprobe: int, ef_search: int = DEFAULT_EF_SEARCH):
     import faiss
 
     d, n = yt.shape[1], yt.shape[0]
     data = yt.cpu().numpy()
+    if backend == "faiss-hnsw":
+        # A graph index: no training, CPU only (faiss has no GPU HNSW), recall set by efSearch.
+        index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = max(ef_search, 1)
+        index.add(data)
+        return index
     if backend == "faiss-ivf":
-        # ~4 sqrt(n) lists (faiss's guideline), trained on a sample of 64 points per list.
-        nlist = max(1, min(n // 39, int(4 * math.sqrt(n))))
+        nlist = ivf_lists(n)
         quantizer = faiss.IndexFlatIP(d)
         index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
         sample = data[np.random.default_rng(0).permutation(n)[: nlist * 64]]
@@ -121,7 +150,7 @@ def _faiss_index(yt: torch.Tensor, backend: str, nprobe: int):
         index.nprobe = min(nprobe, nlist)
     else:
         index = faiss.IndexFlatIP(d)
-    if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
+    if faiss_gpus() > 0:
         index = faiss.index_cpu_to_all_gpus(index)
     index.add(data)
     return index
@@ -135,6 +164,7 @@ def knn(
     device=None,
     approx_above: int | None = None,
     nprobe: int = DEFAULT_NPROBE,
+    ef_search: int = DEFAULT_EF_SEARCH,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest rows of ``y`` for each row of ``x`` by cosine: (similarities, indices),
     both ``(len(x), k)`` on the CPU, best first. ``k`` is capped at ``len(y)``. ``x`` may be any
@@ -148,7 +178,7 @@ def knn(
     backend = choose_backend(backend, n, yt.shape[0], approx_above)
     sims_out, idx_out = [], []
     if backend.startswith("faiss"):
-        index = _faiss_index(yt, backend, nprobe)
+        index = _faiss_index(yt, backend, nprobe, ef_search)
         for i in range(0, n, FAISS_QUERY_ROWS):
             xt = _as_tensor(x[i : i + FAISS_QUERY_ROWS], "cpu")
             sims, idx = index.search(xt.numpy(), k)
@@ -204,7 +234,14 @@ class Neighbours:
 
 
 def neighbours(
-    src, tgt, k: int = 4, backend: str = "torch", device=None, approx_above=None, nprobe=DEFAULT_NPROBE
+    src,
+    tgt,
+    k: int = 4,
+    backend: str = "torch",
+    device=None,
+    approx_above=None,
+    nprobe=DEFAULT_NPROBE,
+    ef_search=DEFAULT_EF_SEARCH,
 ) -> Neighbours:
     """k-NN both ways; ``src``/``tgt`` may be arrays, tensors or memory-mapped shard sets (anything
     with ``.shape`` and row slicing)."""
@@ -217,7 +254,7 @@ def neighbours(
         choose_backend(backend, n_src, n_tgt, approx_above),
         choose_backend(backend, n_tgt, n_src, approx_above),
     }
-    kw = dict(backend=backend, device=device, approx_above=approx_above, nprobe=nprobe)
+    kw = dict(backend=backend, device=device, approx_above=approx_above, nprobe=nprobe, ef_search=ef_search)
     fs, fi = knn(src, tgt, k, **kw)
     bs, bi = knn(tgt, src, k, **kw)
     return Neighbours(fs, fi, bs, bi, "+".join(sorted(used)))
