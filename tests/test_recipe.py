@@ -3,6 +3,8 @@ trainer, in studies), presets (CLI, YAML, Python, study arms)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import yaml
@@ -139,6 +141,20 @@ def test_unknown_preset_is_one_line(corpus, tmp_path, capsys):
     assert main(["train", "--preset", "recipe2", "--data", str(corpus), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown preset 'recipe2'" in err[0] and "recipe" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_preset_named_in_python_but_not_applied_is_refused(tmp_path):
+    # TrainConfig(preset=...) cannot tell given fields from defaults: it would record "recipe" on a
+    # model trained with plain defaults. The refusal names the way that applies the preset.
+    cfg = TrainConfig(preset="recipe", data="d", out=str(tmp_path / "o"))
+    with pytest.raises(ConfigError, match=r"preset 'recipe' is named but not applied.*from_preset"):
+        cfg.validate()
+    # A copy of an applied config (dataclasses.replace, as the seeds loop does) stays valid, and a
+    # preset whose settings are all defaults ("mpcl") has nothing to miss.
+    applied = TrainConfig.from_preset("recipe", data="d")
+    dataclasses.replace(applied, seed=3).validate()
+    TrainConfig(preset="mpcl", data="d").validate()
     assert not (tmp_path / "o").exists()
 
 

@@ -253,6 +253,17 @@ class TrainConfig:
 
             if self.preset not in PRESETS:
                 raise ConfigError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+            # TrainConfig(preset=...) built directly cannot tell given fields from defaults, so it
+            # records the name without the settings: refuse that rather than train (and label) a
+            # model the preset did not make.
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            differing = {k for k, v in PRESETS[self.preset].fields.items() if v != defaults[k]}
+            if differing and all(getattr(self, k) == defaults[k] for k in differing):
+                raise ConfigError(
+                    f"preset {self.preset!r} is named but not applied ({', '.join(sorted(differing))} "
+                    f"at their defaults): build the config with TrainConfig.from_preset"
+                    f"({self.preset!r}, ...), a YAML file or the command line, or drop preset"
+                )
         if not math.isfinite(self.positive_threshold):
             raise ConfigError("positive_threshold must be a finite number")
         for name in ("temperature", "teacher_temperature", "lr", "epochs", "loss_warmup_lr"):
