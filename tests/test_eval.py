@@ -198,8 +198,9 @@ def test_bucc_task_through_the_runner(tmp_path):
 def test_best_threshold_and_f1_by_hand():
     gold = {("a", "1"), ("b", "2"), ("c", "3")}
     pairs = [("a", "1", 0.9), ("b", "2", 0.8), ("x", "9", 0.7), ("c", "3", 0.6), ("y", "8", 0.5)]
-    # cut after 2: P=1, R=2/3, F1=0.8; after 4: P=3/4, R=1, F1=6/7 -> best
-    assert bitext.best_threshold(pairs, gold) == 0.6
+    # cut after 2: P=1, R=2/3, F1=0.8; after 4: P=3/4, R=1, F1=6/7 -> best; the threshold is the
+    # midpoint to the next score (bucc_optimize's rule)
+    assert bitext.best_threshold(pairs, gold) == pytest.approx(0.55)
     res = bitext.f1_at_threshold(pairs, gold, 0.6)
     assert res["f1"] == pytest.approx(100 * 6 / 7)
     assert res["precision"] == pytest.approx(75.0) and res["recall"] == pytest.approx(100.0)

@@ -22,6 +22,7 @@ _EXPORTS = {
     "margin_matrix": "bitext",
     "mine": "bitext",
     "bucc_evaluate": "bitext",
+    "bucc_candidates": "bitext",
     "spearman": "sts",
     "evaluate_sts": "sts",
     "evaluate_classification": "classification",

@@ -15,9 +15,10 @@ L2-normalise them, so dot products are cosines.
   ``absolute`` (plain nearest neighbour) as in LASER. :func:`xsim_all_candidates_errors` keeps the
   non-LASER variant that takes the margin's argmax over all targets.
 * BUCC: :func:`bucc_evaluate` mines the dev split, chooses the score threshold maximising F1 there
-  and applies it to the test split. Mining (k-NN, LASER's ratio margin, the ``max`` /
-  ``intersect`` / ``forward`` strategies, thresholds) is :mod:`polyalign.mine.score`, the same code
-  ``polyalign mine`` runs; its names (:func:`mine`, :func:`knn`, :func:`best_threshold`...) are
+  and applies it to the test split, as XTREME's and LASER's BUCC code does (checked against figures
+  from their own code in ``tests/test_bucc_reference.py``; candidates: :func:`bucc_candidates`).
+  Mining (k-NN, LASER's ratio margin, the ``max`` / ``intersect`` / ``forward`` strategies,
+  thresholds) is :mod:`polyalign.mine.score`, the same code ``polyalign mine`` runs; its names (:func:`mine`, :func:`knn`, :func:`best_threshold`...) are
   re-exported here.
 
 Exact search runs in torch in row chunks (CPU or GPU, never an n x m matrix in memory for large
@@ -258,13 +259,49 @@ def find_bucc_splits(folder, pair: str | None = None) -> dict[str, dict[str, Buc
     return out
 
 
+def _take(x, rows: np.ndarray):
+    return x[torch.from_numpy(rows).to(x.device)] if isinstance(x, torch.Tensor) else np.asarray(x)[rows]
+
+
+def bucc_candidates(
+    src, tgt, split: BuccSplit, k: int = 4, strategy: str = "max", backend: str = "torch", device=None
+) -> list[tuple[str, str, float]]:
+    """Candidate pairs ``(src_id, tgt_id, score)`` of a split, best first, as XTREME's and LASER's
+    BUCC pipelines make them (``mine_bitext`` + ``read_candidate2score``; checked against their
+    figures in ``tests/test_bucc_reference.py``). ``src``/``tgt``: one embedding per sentence.
+
+    Each side's sentences are unified before mining (a repeated sentence is one row: LASER's
+    ``--unify``), pairs scoring ``<= 0`` are no candidates (``mine_bitext`` writes those above its
+    threshold 0), and a pair whose source or target sentence occurs more than once in its split is
+    dropped (the reference maps sentences back to ids and discards repeated ones): a gold pair on a
+    repeated sentence is never found and counts as missed.
+    """
+    rows, repeated = {}, {}
+    for side, texts in (("src", split.src_texts), ("tgt", split.tgt_texts)):
+        first: dict[str, int] = {}
+        for i, text in enumerate(texts):
+            first.setdefault(text, i)
+        counts: dict[str, int] = {}
+        for text in texts:  # the reference compares stripped sentences when it maps them to ids
+            counts[text.strip()] = counts.get(text.strip(), 0) + 1
+        rows[side] = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+        repeated[side] = {t for t, c in counts.items() if c > 1}
+    out = []
+    src_u, tgt_u = _take(src, rows["src"]), _take(tgt, rows["tgt"])
+    for p in mine(src_u, tgt_u, k=k, strategy=strategy, backend=backend, device=device):
+        i, j = int(rows["src"][p.src]), int(rows["tgt"][p.tgt])
+        if p.score > 0 and split.src_texts[i].strip() not in repeated["src"]:
+            if split.tgt_texts[j].strip() not in repeated["tgt"]:
+                out.append((split.src_ids[i], split.tgt_ids[j], p.score))
+    return out
+
+
 def _mine_ids(
     encoder, split: BuccSplit, key: str | None, k, strategy, backend, device
 ) -> list[tuple[str, str, float]]:
     src = encoder.encode(split.src_texts, key=f"{key}/src" if key else None)
     tgt = encoder.encode(split.tgt_texts, key=f"{key}/tgt" if key else None)
-    pairs = mine(src, tgt, k=k, strategy=strategy, backend=backend, device=device)
-    return [(split.src_ids[p.src], split.tgt_ids[p.tgt], p.score) for p in pairs]
+    return bucc_candidates(src, tgt, split, k=k, strategy=strategy, backend=backend, device=device)
 
 
 def bucc_evaluate(
@@ -277,7 +314,10 @@ def bucc_evaluate(
     device=None,
     key: str | None = None,
 ) -> dict:
-    """Mine dev, choose the F1-optimal threshold there, mine test and score it at that threshold."""
+    """Mine dev, choose the F1-optimal threshold there, mine test and score it at that threshold:
+    XTREME's / LASER's BUCC protocol (candidates: :func:`bucc_candidates`; threshold:
+    :func:`best_threshold`, their ``bucc_optimize``; test pairs kept at ``>=`` it, as
+    ``bucc_extract``)."""
     dev_pairs = _mine_ids(encoder, dev, f"{key}/dev" if key else None, k, strategy, backend, device)
     threshold = best_threshold(dev_pairs, dev.gold)
     test_pairs = _mine_ids(encoder, test, f"{key}/test" if key else None, k, strategy, backend, device)

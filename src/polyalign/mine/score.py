@@ -15,8 +15,10 @@ LASER's xsim uses, see :func:`polyalign.eval.bitext.xsim_errors`). Strategies (L
 candidate of every target are pooled, sorted by score, and a pair is kept unless its source or its
 target was taken by a higher-scoring pair; ``intersect`` — a pair is kept only when it is the best
 forward *and* the best backward candidate; ``forward`` — every source keeps its best forward
-candidate (a target may be chosen by several sources). A threshold keeps pairs scoring ``>=`` it
-(LASER writes ``>``; the difference is only at exact ties).
+candidate (a target may be chosen by several sources). A threshold keeps pairs scoring ``>=`` it,
+as LASER's and XTREME's BUCC extraction (``bucc_extract``) does (``mine_bitexts.py --threshold``
+writes ``>``; the difference is only at exact ties). :func:`best_threshold` is their
+``bucc_optimize`` (checked in ``tests/test_bucc_reference.py``).
 
 Search backends: ``torch`` (exact, row chunks, CPU or GPU: never a full n x m matrix),
 ``faiss`` (exact ``IndexFlatIP``), ``faiss-ivf`` (approximate ``IndexIVFFlat``), ``faiss-hnsw``
@@ -333,13 +335,20 @@ def f1_at_threshold(
 
 
 def best_threshold(pairs: list[tuple[str, str, float]], gold: set[tuple[str, str]]) -> float:
-    """The score threshold maximising F1 of ``pairs`` against ``gold`` (use on a dev split only)."""
+    """The score threshold maximising F1 of ``pairs`` against ``gold`` (use on a dev split only).
+
+    XTREME's / LASER's ``bucc_optimize``: cut the pairs ranked by score where F1 is highest (the
+    first such cut) and return the midpoint between the last pair kept and the next one, so that
+    ``>= threshold`` keeps exactly the cut on this split and splits the gap on another. Unlike
+    ``bucc_optimize``, a cut falls only between distinct scores (ties are all in or all out;
+    ``bucc_optimize`` may choose a cut inside a tie and then keeps the whole tie), and a best cut
+    that keeps every pair returns the lowest score (``bucc_optimize`` fails there). When no gold
+    pair is among ``pairs`` every F1 is 0 and, as in ``bucc_optimize``, the threshold is 0.
+    """
     if not gold:
         raise DataError("gold alignment is empty")
-    if not pairs:
-        return math.inf
     ranked = sorted(pairs, key=lambda p: -p[2])
-    tp, best_f1, best_t = 0, -1.0, ranked[0][2]
+    tp, best_f1, best_t = 0, 0.0, 0.0
     for n, (s, t, score) in enumerate(ranked, start=1):
         tp += (s, t) in gold
         # Only cut between distinct scores: ties are all in or all out.
@@ -347,5 +356,10 @@ def best_threshold(pairs: list[tuple[str, str, float]], gold: set[tuple[str, str
             continue
         f1 = 2 * tp / (n + len(gold))
         if f1 > best_f1:
-            best_f1, best_t = f1, score
+            best_f1 = f1
+            best_t = (score + ranked[n][2]) / 2 if n < len(ranked) else score
+    if tp == 0:
+        log.warning(
+            "no gold pair among the %d candidates: threshold 0 (bucc_optimize's default)", len(ranked)
+        )
     return best_t
