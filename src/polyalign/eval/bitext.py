@@ -18,8 +18,8 @@ L2-normalise them, so dot products are cosines.
   and applies it to the test split, as XTREME's and LASER's BUCC code does (checked against figures
   from their own code in ``tests/test_bucc_reference.py``; candidates: :func:`bucc_candidates`).
   Mining (k-NN, LASER's ratio margin, the ``max`` / ``intersect`` / ``forward`` strategies,
-  thresholds) is :mod:`polyalign.mine.score`, the same code ``polyalign mine`` runs; its names (:func:`mine`, :func:`knn`, :func:`best_threshold`...) are
-  re-exported here.
+  thresholds) is :mod:`polyalign.mine.score`, the same code ``polyalign mine`` runs; its names
+  (:func:`mine`, :func:`knn`, :func:`best_threshold`...) are re-exported here.
 
 Exact search runs in torch in row chunks (CPU or GPU, never an n x m matrix in memory for large
 corpora); ``backend="faiss"`` uses ``faiss.IndexFlatIP`` (exact inner product) when faiss is
