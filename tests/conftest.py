@@ -27,3 +27,19 @@ def tiny_encoder(tmp_path_factory):
     from polyalign.models.tiny import build_tiny_encoder
 
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny"))
+
+
+# The training tests' tiny saved encoder and 48-group corpus (module-scoped: each module gets its own
+# copy, so one module's writes never reach another's). test_faults.py overrides `corpus` with its own.
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from _train_fixtures import make_corpus
+
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "c")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from _train_fixtures import save_tiny
+
+    return save_tiny(tmp_path_factory.mktemp("tiny"))

@@ -500,6 +500,21 @@ def test_cli_writes_pairs_groups_and_metadata(world, capsys):
     assert main([*args, "--overwrite"]) == 0
 
 
+def test_dev_gold_that_matches_no_candidate_is_refused(world, capsys):
+    # BUCC's bucc_optimize would fall back to threshold 0 and keep every candidate; mining refuses
+    # instead (found when the BUCC threshold was aligned with XTREME's), and writes nothing.
+    paths, _, tmp = world
+    pairs = [line.split("\t") for line in paths["gold-deu"].read_text().splitlines()]
+    shifted = [(a, pairs[(i + 1) % len(pairs)][1]) for i, (a, _) in enumerate(pairs)]
+    bad = tmp / "gold-deu-shifted.tsv"
+    bad.write_text("".join(f"{a}\t{b}\n" for a, b in shifted), encoding="utf-8")
+    out = tmp / "mined"
+    assert main(_args(paths, out, "--dev-gold", f"deu:{bad}")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--dev-gold deu: none of its 20 pairs is among the" in err[0]
+    assert not out.exists()
+
+
 def test_mined_corpus_trains(world, tmp_path):
     from _train_fixtures import save_tiny
 

@@ -9,22 +9,12 @@ import pytest
 import torch
 import yaml
 
-from _train_fixtures import make_corpus, save_tiny, tiny_config
+from _train_fixtures import save_tiny, tiny_config
 from polyalign.cli import main
 from polyalign.errors import ConfigError
 from polyalign.train import TrainConfig, train
 from polyalign.train.presets import PRESETS
 from polyalign.train.trainer import Trainer
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return make_corpus(tmp_path_factory.mktemp("corpus") / "c")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return save_tiny(tmp_path_factory.mktemp("tiny"))
 
 
 def _weights(path):

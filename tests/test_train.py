@@ -9,22 +9,12 @@ import random
 import pytest
 import torch
 
-from _train_fixtures import make_corpus, save_tiny, tiny_config
+from _train_fixtures import tiny_config
 from polyalign.cli import main
 from polyalign.errors import ConfigError, DataError
 from polyalign.train import TrainConfig, TrainingError, train
 from polyalign.train.batching import Batcher, GroupTable, one_pair_per_group
 from polyalign.train.trainer import Trainer
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return make_corpus(tmp_path_factory.mktemp("corpus") / "c")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return save_tiny(tmp_path_factory.mktemp("tiny"))
 
 
 def _cfg(tiny, corpus, tmp_path, **kw):

@@ -299,6 +299,13 @@ def mine_texts(
 
     tuned = {}
     for lang, g in gold.items():
+        if not any((p, j) in g for p, j, _ in raw[lang]):
+            # BUCC's bucc_optimize falls back to threshold 0 here, which for mining would keep
+            # every candidate: a dev gold that matches nothing is a mistake to report, not tune on.
+            raise DataError(
+                f"--dev-gold {lang}: none of its {len(g)} pairs is among the {len(raw[lang])} mined "
+                "candidates, so no threshold can be tuned on it (wrong file or languages?)"
+            )
         tuned[lang] = best_threshold(raw[lang], g)
         results[lang].dev = f1_at_threshold(raw[lang], g, tuned[lang])
     for s in langs:
