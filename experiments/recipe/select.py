@@ -11,6 +11,10 @@ The rule, fixed before the 3-seed dev runs and taken from the goal: among arms w
 ``--min-seeds`` seeds, keep those whose mean dev xsim is not above +Single's (``single``) and whose
 mean SIB-200 dev accuracies (both) are not below +Single's; the recipe is the kept arm with the best
 mean STS-B dev. ``single`` itself always qualifies, so something is always chosen.
+
+``--noise`` (added after the 2-seed results, reported apart): the issue's "beyond seed noise" — an
+arm is out on a measure only if it is on the wrong side of +Single's mean *and* a Welch t-test over
+the per-seed values gives p < 0.05.
 """
 
 from __future__ import annotations
@@ -71,11 +75,25 @@ def summarise(seeds: dict[int, dict[str, float]]) -> dict[str, tuple[float, floa
     return out
 
 
-def select(arms: dict[str, dict[int, dict[str, float]]], min_seeds: int) -> tuple[str, dict[str, str]]:
+def _worse(arm_seeds, ref_seeds, name: str, noise: bool) -> bool:
+    higher_better = MEASURES[name][3]
+    a, b = [s[name] for s in arm_seeds.values()], [s[name] for s in ref_seeds.values()]
+    gap = statistics.fmean(a) - statistics.fmean(b)
+    if (gap >= 0) if higher_better else (gap <= 0):
+        return False
+    if not noise:
+        return True
+    from scipy import stats
+
+    return bool(stats.ttest_ind(a, b, equal_var=False).pvalue < 0.05)
+
+
+def select(
+    arms: dict[str, dict[int, dict[str, float]]], min_seeds: int, noise: bool = False
+) -> tuple[str, dict[str, str]]:
     """The chosen arm, and for every arm why it was kept or not."""
     if len(arms.get("single", {})) < min_seeds:
         raise SystemExit(f"+Single ('single') needs {min_seeds} seeds with complete dev results")
-    ref = summarise(arms["single"])
     verdicts, kept = {}, []
     for arm, seeds in sorted(arms.items()):
         if arm == "base":
@@ -85,9 +103,7 @@ def select(arms: dict[str, dict[int, dict[str, float]]], min_seeds: int) -> tupl
             verdicts[arm] = f"{len(seeds)} seed(s): not a candidate"
             continue
         m = summarise(seeds)
-        failed = [n for n in ("sib", "sib_x") if m[n][0] < ref[n][0]]
-        if m["xsim"][0] > ref["xsim"][0]:
-            failed.insert(0, "xsim")
+        failed = [n for n in ("xsim", "sib", "sib_x") if _worse(seeds, arms["single"], n, noise)]
         verdicts[arm] = "kept" if not failed else "out: " + ", ".join(HEADERS[n] for n in failed)
         if not failed:
             kept.append((m["sts"][0], arm))
@@ -100,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("roots", nargs="+", type=Path)
     p.add_argument("--min-seeds", type=int, default=3)
+    p.add_argument("--noise", action="store_true", help="worse only beyond seed noise (Welch p < 0.05)")
     args = p.parse_args(argv)
     arms = collect(args.roots)
-    chosen, verdicts = select(arms, args.min_seeds)
+    chosen, verdicts = select(arms, args.min_seeds, args.noise)
     print("| arm | seeds | " + " | ".join(HEADERS.values()) + " | rule |")
     print("|---|---:|" + "---:|" * len(HEADERS) + "---|")
     for arm in sorted(arms, key=lambda a: (a != "base", a != "single", a)):
