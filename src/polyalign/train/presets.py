@@ -28,8 +28,9 @@ PRESETS: dict[str, Preset] = {
     ),
     "recipe": Preset(
         "bitext alignment that keeps monolingual quality: single-positive InfoNCE on random language "
-        "pairs plus the monolingual-structure term (weight 1) against a frozen copy of the base; "
-        "chosen on dev sets among min-max, the structure term, LoRA and WiSE-FT interpolation",
+        "pairs plus the monolingual-structure term (weight 1) against a frozen copy of the base: a "
+        "trade-off (better STS and classification than 'single', slightly worse bitext), chosen on "
+        "one-seed dev sets; at 3 dev seeds no candidate is clearly best (RESULTS.md Part E)",
         {"loss": "single", "temperature": 0.05, "lr": 2e-5, "keep_mono": 1.0},
         "experiments/RESULTS.md, Part E (the recipe study, CPU scale)",
     ),
