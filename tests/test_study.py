@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -104,8 +105,6 @@ def test_study_bad_request_is_an_error_before_any_work(setup, data_dir):
 def test_multiway_vs_enx_arms_train_equal_sentences_per_step_and_equal_steps(name):
     """The study compares the multi-way loss with the paper's En–X baseline (one X per English
     sentence) at equal sentences per step and equal steps, keeping L_out and every-pair En–X as ablations."""
-    from pathlib import Path
-
     from polyalign.study import StudyConfig
     from polyalign.train import TrainConfig
     from polyalign.train.batching import Batcher, GroupTable
@@ -131,3 +130,26 @@ def test_multiway_vs_enx_arms_train_equal_sentences_per_step_and_equal_steps(nam
         b = Batcher(table, cfg.view, cfg.batch_groups, pivot=cfg.pivot)
         per_step.add(len(b.local_batch(b.epoch(0)[0]).texts))
     assert len(per_step) == 1
+
+
+STUDY_FILES = sorted((Path(__file__).parents[1] / "experiments").glob("*/*.yaml"))
+
+
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_shipped_study_config_is_valid(path):
+    """Every arm of every study in experiments/ passes the typed config, its eval fields are known and
+    its task specs parse: an edited YAML must fail here, not after hours of training."""
+    from polyalign.eval.tasks import SUITES, parse_task
+    from polyalign.study import StudyConfig
+
+    study = StudyConfig.from_yaml(path)
+    study.check("runs/check/corpus")
+    for spec in study.eval.get("tasks", []):
+        parse_task(spec)
+    assert study.eval.get("suite") in (None, *SUITES)
+    for a, b in study.compare_pairs:
+        assert a in study.arms and b in study.arms, (a, b)
+
+
+def test_shipped_study_configs_are_found():
+    assert len(STUDY_FILES) >= 10
