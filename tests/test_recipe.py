@@ -106,6 +106,13 @@ def test_interpolating_different_architectures_is_a_clear_error(tmp_path):
         interpolate_weights(a, torch.nn.Sequential(torch.nn.Linear(3, 4)), 0.5)
 
 
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_a_valid_config_that_records_its_name(name):
+    cfg = TrainConfig.from_preset(name, data="d")
+    cfg.validate()
+    assert cfg.preset == name and all(getattr(cfg, k) == v for k, v in PRESETS[name].fields.items())
+
+
 def test_presets_sit_under_yaml_and_command_line(tiny, corpus, tmp_path, capsys):
     recipe = PRESETS["recipe"].fields
     cfg = TrainConfig.from_preset("recipe", data=str(corpus), out=str(tmp_path / "x"))

@@ -26,6 +26,25 @@ PRESETS: dict[str, Preset] = {
         {"loss": "multi", "temperature": 0.05, "lr": 2e-5},
         "experiments/RESULTS.md, Part C (Table 1 at CPU scale)",
     ),
+    "multiway": Preset(
+        "the multi-way paper's alignment with every language as anchor: InfoNCE for each ordered "
+        "language pair in the batch, the other groups' sentences in the target language as negatives",
+        {"loss": "multiway", "temperature": 0.05, "lr": 2e-5},
+        "experiments/RESULTS.md, Part C2 (multi-way vs English-centric at CPU scale)",
+    ),
+    "imascl": Preset(
+        "soft contrastive learning at IMASCL's reference setting: Priority soft labels from a frozen "
+        "copy of the student, tau = tau_t = 0.1, both directions summed, on English-X pairs",
+        {
+            "loss": "soft-priority",
+            "teacher": "self",
+            "temperature": 0.1,
+            "teacher_temperature": 0.1,
+            "soft_combine": "sum",
+            "lr": 2e-5,
+        },
+        "experiments/RESULTS.md, Part F (soft contrastive learning at CPU scale)",
+    ),
     "recipe": Preset(
         "bitext alignment that keeps monolingual quality: single-positive InfoNCE on random language "
         "pairs plus the monolingual-structure term (weight 1) against a frozen copy of the base: a "
