@@ -4,6 +4,7 @@ trainer, in studies), presets (CLI, YAML, Python, study arms)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,6 +112,21 @@ def test_every_preset_is_a_valid_config_that_records_its_name(name):
     cfg = TrainConfig.from_preset(name, data="d")
     cfg.validate()
     assert cfg.preset == name and all(getattr(cfg, k) == v for k, v in PRESETS[name].fields.items())
+
+
+@pytest.mark.parametrize("study", ["dev", "config", "gpu"])
+@pytest.mark.parametrize(("preset", "arm"), [("recipe", "recipe"), ("structure", "single_mono1")])
+def test_recipe_study_arms_train_exactly_their_presets(study, preset, arm):
+    """What the recipe study measured is what ``--preset`` ships: the arm's training config equals
+    the preset applied to the study's shared machine and data settings (batch, epochs, length…)."""
+    from polyalign.study import StudyConfig
+
+    path = Path(__file__).parents[1] / "experiments" / "recipe" / f"{study}.yaml"
+    cfg = StudyConfig.from_yaml(path)
+    measured = cfg.train_config(arm, "corpus", "out", seed=0)
+    shared = {k: v for k, v in cfg.train.items() if k not in PRESETS[preset].fields}
+    shipped = TrainConfig.from_preset(preset, **shared, data="corpus", out="out", seed=0)
+    assert dataclasses.replace(shipped, preset=None) == measured
 
 
 def test_presets_sit_under_yaml_and_command_line(tiny, corpus, tmp_path, capsys):
