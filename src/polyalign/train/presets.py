@@ -60,7 +60,7 @@ PRESETS: dict[str, Preset] = {
             "soft_combine": "sum",
             "lr": 2e-5,
         },
-        "experiments/RESULTS.md, Part E3 (the recipe study, CPU scale, arm soft_self)",
+        "experiments/RESULTS.md, Part E3 (the recipe study, CPU scale, arm recipe)",
     ),
     "structure": Preset(
         "the previous recipe: single-positive InfoNCE on random language pairs plus the "
