@@ -66,7 +66,7 @@ PRESETS: dict[str, Preset] = {
         "the recipe's soft labels made sharper (tau_t = 0.05) plus the monolingual-structure term "
         "(weight 1) against the same frozen copy of the base; chosen by the committed dev rule. On "
         "test (3 seeds): bitext = +Single, the most SIB-200 of any arm, STS above +Single but "
-        "0.5-0.9 below the base, where 'recipe' keeps it; RESULTS.md Part E4",
+        "0.6-0.9 below the base, where 'recipe' keeps it; RESULTS.md Part E4",
         {
             "loss": "soft-priority",
             "data_view": "pairs",
