@@ -73,3 +73,33 @@ def test_a_seed_in_two_roots_is_an_error(roots):
     _write(roots[0], "mono", 1, 1.0, 80.0, 60.0, 60.0)
     with pytest.raises(SystemExit, match="mono seed 1 also in another root"):
         select.collect(roots)
+
+
+def _write_sts6(root: Path, arm: str, seed: int, value: float) -> None:
+    folder = root / "results" / arm / f"seed-{seed}"
+    folder.mkdir(parents=True)
+    row = {"task": "stsb-dev", "metric": "spearman", "subset": "fr", "n": 500, "value": value}
+    (folder / "later.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+
+
+def test_second_sts_dev_set_joins_the_choice_when_every_kept_arm_has_it(roots, tmp_path):
+    extra = tmp_path / "extra"
+    for seed in range(3):
+        _write_sts6(extra, "single", seed, 80.0)
+        _write_sts6(extra, "mono", seed, 84.0)
+        _write_sts6(extra, "wild", seed, 70.0)  # best on STS-B dev, far worst on the other languages
+    arms = select.collect(roots, [extra])
+    # the dev-6 rows (fr) must not leak into STS-B dev (en, de, es, zh)
+    assert arms["wild"][0]["sts"] == 85.0 and arms["wild"][0]["sts6"] == 70.0
+    chosen, verdicts = select.select(arms, min_seeds=3, noise=True)
+    assert chosen == "mono" and "dev-6" in verdicts["mono"]
+
+
+def test_second_sts_dev_set_on_some_arms_only_is_not_compared(roots, tmp_path):
+    extra = tmp_path / "extra"
+    for seed in range(3):
+        _write_sts6(extra, "mono", seed, 99.0)
+    arms = select.collect(roots, [extra])
+    chosen, _ = select.select(arms, min_seeds=3, noise=True)
+    assert chosen == "wild"  # ranked by STS-B dev alone, as before
+    assert select.summarise(arms["single"])["sts6"] is None

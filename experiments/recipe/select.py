@@ -5,12 +5,16 @@
 ROOTs are output folders of ``polyalign study experiments/recipe/dev.yaml`` (``results/<arm>/seed-N``);
 an arm's seeds may come from several roots (the same corpus and settings), a seed twice is an error.
 Per model: FLORES-200 *dev* xsim (LASER, xxx→eng) over yor/hau/khm/amh/zul/som @300, STS-B *dev*
-Spearman (en/de/es/zh), SIB-200 *dev* accuracy in-language and zero-shot (deu/zho/hin/swh).
+Spearman (en/de/es/zh @250), SIB-200 *dev* accuracy in-language and zero-shot (deu/zho/hin/swh), and,
+where evaluated, STS-B *dev-6* (fr/it/nl/pl/pt/ru @500: the second STS dev set, added in E5 because
+STS-B dev did not predict the test cost of E4's arm). ``--extra ROOT`` adds rows evaluated later on
+the same models (``results/<arm>/seed-N``, e.g. STS-B dev-6 of the E4 models).
 
 The rule, fixed before the 3-seed dev runs and taken from the goal: among arms with at least
 ``--min-seeds`` seeds, keep those whose mean dev xsim is not above +Single's (``single``) and whose
 mean SIB-200 dev accuracies (both) are not below +Single's; the recipe is the kept arm with the best
-mean STS-B dev. ``single`` itself always qualifies, so something is always chosen.
+mean STS-B dev — from E5 on, the mean of STS-B dev and STS-B dev-6 when every kept arm has both.
+``single`` itself always qualifies, so something is always chosen.
 
 ``--noise`` (added after the 2-seed results, reported apart): the issue's "beyond seed noise" — an
 arm is out on a measure only if it is on the wrong side of +Single's mean *and* a Welch t-test over
@@ -26,15 +30,20 @@ import sys
 from pathlib import Path
 
 HARD = ("yor", "hau", "khm", "amh", "zul", "som")
+STS_LANGS = ("en", "de", "es", "zh")
+STS6_LANGS = ("fr", "it", "nl", "pl", "pt", "ru")
+OPTIONAL = {"sts6"}  # evaluated from E5 on; older runs may lack it
 MEASURES = {  # name: (task, metric, row filter, higher is better)
     "xsim": ("flores-dev-xsim", "xsim_error", lambda r: r["n"] == 300 and r["subset"][:3] in HARD, False),
-    "sts": ("stsb-dev", "spearman", lambda r: True, True),
+    "sts": ("stsb-dev", "spearman", lambda r: r["subset"] in STS_LANGS, True),
+    "sts6": ("stsb-dev", "spearman", lambda r: r["subset"] in STS6_LANGS, True),
     "sib": ("sib200-dev", "accuracy", lambda r: True, True),
     "sib_x": ("sib200-x-dev", "accuracy", lambda r: True, True),
 }
 HEADERS = {
     "xsim": "FLORES dev xsim ↓ (6 low-resource @300)",
     "sts": "STS-B dev",
+    "sts6": "STS-B dev-6",
     "sib": "SIB-200 dev",
     "sib_x": "SIB-200-x dev",
 }
@@ -52,8 +61,9 @@ def seed_scores(folder: Path) -> dict[str, float]:
     return out
 
 
-def collect(roots: list[Path]) -> dict[str, dict[int, dict[str, float]]]:
+def collect(roots: list[Path], extra: list[Path] = ()) -> dict[str, dict[int, dict[str, float]]]:
     arms: dict[str, dict[int, dict[str, float]]] = {}
+    required = set(MEASURES) - OPTIONAL
     for root in roots:
         for seed_dir in sorted((root / "results").glob("*/seed-*")):
             arm, seed = seed_dir.parent.name, int(seed_dir.name.split("-")[1])
@@ -62,15 +72,24 @@ def collect(roots: list[Path]) -> dict[str, dict[int, dict[str, float]]]:
                     continue
                 raise SystemExit(f"{seed_dir}: {arm} seed {seed} also in another root")
             scores = seed_scores(seed_dir)
-            if set(scores) == set(MEASURES):  # a run whose evaluation is incomplete is left out
+            if required <= set(scores):  # a run whose evaluation is incomplete is left out
                 arms.setdefault(arm, {})[seed] = scores
+    for root in extra:  # later evaluations of the same models: only fill measures a run lacks
+        for seed_dir in sorted((root / "results").glob("*/seed-*")):
+            arm, seed = seed_dir.parent.name, int(seed_dir.name.split("-")[1])
+            if seed in arms.get(arm, {}):
+                for name, value in seed_scores(seed_dir).items():
+                    arms[arm][seed].setdefault(name, value)
     return arms
 
 
-def summarise(seeds: dict[int, dict[str, float]]) -> dict[str, tuple[float, float]]:
+def summarise(seeds: dict[int, dict[str, float]]) -> dict[str, tuple[float, float] | None]:
     out = {}
     for name in MEASURES:
-        values = [s[name] for s in seeds.values()]
+        values = [s[name] for s in seeds.values() if name in s]
+        if len(values) < len(seeds):  # an optional measure on some seeds only: not comparable
+            out[name] = None
+            continue
         out[name] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
     return out
 
@@ -88,6 +107,11 @@ def _worse(arm_seeds, ref_seeds, name: str, noise: bool) -> bool:
     return bool(stats.ttest_ind(a, b, equal_var=False).pvalue < 0.05)
 
 
+def sts_dev(m: dict[str, tuple[float, float] | None], both: bool) -> float:
+    """The STS measure the choice ranks by: STS-B dev, or its mean with STS-B dev-6."""
+    return (m["sts"][0] + m["sts6"][0]) / 2 if both else m["sts"][0]
+
+
 def select(
     arms: dict[str, dict[int, dict[str, float]]], min_seeds: int, noise: bool = False
 ) -> tuple[str, dict[str, str]]:
@@ -102,29 +126,36 @@ def select(
         if len(seeds) < min_seeds:
             verdicts[arm] = f"{len(seeds)} seed(s): not a candidate"
             continue
-        m = summarise(seeds)
         failed = [n for n in ("xsim", "sib", "sib_x") if _worse(seeds, arms["single"], n, noise)]
         verdicts[arm] = "kept" if not failed else "out: " + ", ".join(HEADERS[n] for n in failed)
         if not failed:
-            kept.append((m["sts"][0], arm))
-    chosen = max(kept)[1]
-    verdicts[chosen] = "**chosen** (best STS-B dev of the kept)"
+            kept.append((summarise(seeds), arm))
+    both = all(m["sts6"] is not None for m, _ in kept)
+    chosen = max(kept, key=lambda k: (sts_dev(k[0], both), k[1]))[1]
+    what = "STS-B dev and dev-6" if both else "STS-B dev"
+    verdicts[chosen] = f"**chosen** (best {what} of the kept)"
     return chosen, verdicts
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("roots", nargs="+", type=Path)
+    p.add_argument(
+        "--extra", action="append", type=Path, default=[], help="later evaluations of the same models"
+    )
     p.add_argument("--min-seeds", type=int, default=3)
     p.add_argument("--noise", action="store_true", help="worse only beyond seed noise (Welch p < 0.05)")
     args = p.parse_args(argv)
-    arms = collect(args.roots)
+    arms = collect(args.roots, args.extra)
     chosen, verdicts = select(arms, args.min_seeds, args.noise)
     print("| arm | seeds | " + " | ".join(HEADERS.values()) + " | rule |")
     print("|---|---:|" + "---:|" * len(HEADERS) + "---|")
     for arm in sorted(arms, key=lambda a: (a != "base", a != "single", a)):
         m = summarise(arms[arm])
-        cells = [f"{mean:.2f} ± {sd:.2f}" if len(arms[arm]) > 1 else f"{mean:.2f}" for mean, sd in m.values()]
+        cells = [
+            "–" if v is None else f"{v[0]:.2f} ± {v[1]:.2f}" if len(arms[arm]) > 1 else f"{v[0]:.2f}"
+            for v in m.values()
+        ]
         print(f"| {arm} | {len(arms[arm])} | " + " | ".join(cells) + f" | {verdicts[arm]} |")
     print(f"\nchosen: {chosen}")
     return 0
