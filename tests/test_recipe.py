@@ -210,10 +210,45 @@ def test_study_arm_interpolated_from_another_is_not_trained(tiny, corpus, tmp_pa
     assert any((out / "results/wise/seed-0").glob("*.jsonl"))
 
 
+def test_study_soup_interpolates_two_trained_arms_not_the_base(tiny, corpus, tmp_path, data_dir):
+    from polyalign.study import run_study
+
+    arms = {
+        "soup": {"from_arm": "multi", "interpolate_with": "single", "wise_alpha": 0.7},
+        "multi": {"loss": "multi", "preset": "mpcl"},
+        "single": {"loss": "single", "lr": 1e-3},
+    }
+    out = tmp_path / "out"
+    run_study(_study(tmp_path, tiny, corpus, arms), out=out, data_dir=data_dir)
+    w_base, w_multi, w_single, w_soup = (
+        _weights(p) for p in (tiny, *(out / f"models/{a}/seed-0" for a in ("multi", "single", "soup")))
+    )
+    name = next(
+        k
+        for k in w_multi
+        if w_multi[k].is_floating_point()
+        and not torch.equal(w_multi[k], w_base[k])
+        and not torch.equal(w_single[k], w_base[k])
+    )
+    torch.testing.assert_close(w_soup[name], 0.7 * w_multi[name] + 0.3 * w_single[name])
+    card = (out / "models/soup/seed-0/README.md").read_text()
+    assert "models/single/seed-0` (weight 0.3)" in card and "base model" not in card.split("Interpolated")[1]
+    assert not (out / "models/soup/seed-0/train_log.jsonl").exists()
+
+
 @pytest.mark.parametrize(
     "arms, match",
     [
         ({"a": {"from_arm": "b", "wise_alpha": 0.5}}, "must name a trained arm"),
+        ({"a": {"loss": "multi"}, "b": {"interpolate_with": "a", "wise_alpha": 0.5}}, "needs from_arm"),
+        (
+            {"a": {"loss": "multi"}, "b": {"from_arm": "a", "interpolate_with": "a", "wise_alpha": 0.5}},
+            "names its from_arm again",
+        ),
+        (
+            {"a": {"loss": "multi"}, "b": {"from_arm": "a", "interpolate_with": "c", "wise_alpha": 0.5}},
+            "interpolate_with must name a trained arm",
+        ),
         ({"a": {"loss": "multi"}, "b": {"from_arm": "a"}}, "give wise_alpha"),
         ({"a": {"loss": "multi"}, "b": {"from_arm": "a", "wise_alpha": 0.5, "lr": 1.0}}, "nothing else"),
         ({"a": {"loss": "multi", "wise_alpha": 0.5}, "b": {"from_arm": "a", "wise_alpha": 0.5}}, "without"),

@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 
 # An arm with ``from_arm: SOURCE`` and ``wise_alpha: α`` is not trained: it is SOURCE's model of the
 # same seed interpolated with the base at α (WiSE-FT), so an α sweep costs evaluations only.
+# ``interpolate_with: OTHER`` takes OTHER's model of the same seed instead of the base: a two-model
+# soup (Wortsman et al. 2022) of runs that share the base and the data but not the loss.
 FROM_ARM = "from_arm"
+WITH_ARM = "interpolate_with"
 
 
 @dataclasses.dataclass
@@ -71,14 +74,22 @@ class StudyConfig:
             if overrides is not None and not isinstance(overrides, dict):
                 raise ConfigError(f"{path}: arm {arm!r} must be a mapping of training fields")
             source = (overrides or {}).get(FROM_ARM)
+            if (overrides or {}).get(WITH_ARM) is not None and source is None:
+                raise ConfigError(f"{path}: arm {arm!r}: {WITH_ARM} needs {FROM_ARM}")
             if source is not None:
-                src = data["arms"].get(source, {}) if source in data["arms"] else None
-                if src is None or (src or {}).get(FROM_ARM) or (src or {}).get("wise_alpha", 1) != 1:
-                    raise ConfigError(
-                        f"{path}: arm {arm!r}: {FROM_ARM} must name a trained arm without "
-                        f"wise_alpha, not {source!r}"
-                    )
-                extra = sorted(set(overrides) - {FROM_ARM, "wise_alpha"})
+                partners = [(FROM_ARM, source)]
+                if overrides.get(WITH_ARM) is not None:
+                    partners.append((WITH_ARM, overrides[WITH_ARM]))
+                    if overrides[WITH_ARM] == source:
+                        raise ConfigError(f"{path}: arm {arm!r}: {WITH_ARM} names its {FROM_ARM} again")
+                for key, name in partners:
+                    src = data["arms"].get(name, {}) if name in data["arms"] else None
+                    if src is None or (src or {}).get(FROM_ARM) or (src or {}).get("wise_alpha", 1) != 1:
+                        raise ConfigError(
+                            f"{path}: arm {arm!r}: {key} must name a trained arm without "
+                            f"wise_alpha, not {name!r}"
+                        )
+                extra = sorted(set(overrides) - {FROM_ARM, WITH_ARM, "wise_alpha"})
                 if extra or "wise_alpha" not in overrides:
                     raise ConfigError(
                         f"{path}: arm {arm!r} is interpolated from {source!r}: give wise_alpha "
@@ -101,6 +112,7 @@ class StudyConfig:
 
         arm_fields = dict(self.arms[arm] or {})
         source = arm_fields.pop(FROM_ARM, None)
+        arm_fields.pop(WITH_ARM, None)
         if source is not None:  # the source arm's training, saved interpolated at this arm's α
             arm_fields = {**(self.arms[source] or {}), **arm_fields}
         fields = {**self.train, **arm_fields, "data": data, "out": out, "seed": seed}
@@ -159,25 +171,38 @@ def _build_data(spec: dict, out: Path, data_dir) -> Path:
 def _interpolate_arm(
     study: StudyConfig, arm: str, source: str, seed: int, out: Path, corpus_dir: str
 ) -> None:
-    """``models/ARM/seed-N`` = the source arm's model of that seed, interpolated with the base."""
+    """``models/ARM/seed-N`` = the source arm's model of that seed, interpolated with the base (or
+    with the ``interpolate_with`` arm's model of that seed)."""
     from .models import load_encoder
     from .train import train
     from .train.interpolate import interpolate_weights
     from .train.trainer import _save_model_atomic, training_card
 
-    src_dir = out / "models" / source / f"seed-{seed}"
-    if not (src_dir / "modules.json").is_file():
-        train(study.train_config(source, corpus_dir, str(src_dir), seed, resume=src_dir.is_dir()))
+    def trained(name: str) -> Path:
+        folder = out / "models" / name / f"seed-{seed}"
+        if not (folder / "modules.json").is_file():
+            train(study.train_config(name, corpus_dir, str(folder), seed, resume=folder.is_dir()))
+        return folder
+
+    src_dir = trained(source)
+    partner = (study.arms[arm] or {}).get(WITH_ARM)
+    other_dir = trained(partner) if partner else None
     cfg = study.train_config(arm, corpus_dir, str(out / "models" / arm / f"seed-{seed}"), seed)
     model = load_encoder(str(src_dir), device="cpu")
-    base = load_encoder(cfg.model, pooling=cfg.pooling, prompt=cfg.prompt, device="cpu")
-    base.max_seq_length = model.max_seq_length
-    interpolate_weights(model, base, cfg.wise_alpha)
+    if other_dir is None:
+        other = load_encoder(cfg.model, pooling=cfg.pooling, prompt=cfg.prompt, device="cpu")
+    else:
+        other = load_encoder(str(other_dir), device="cpu")
+    other.max_seq_length = model.max_seq_length
+    interpolate_weights(model, other, cfg.wise_alpha)
     dest = Path(cfg.out)
     prepare_output(dest, "train", overwrite=True)
     log_rows = (src_dir / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
     steps = json.loads(log_rows[-1])["step"] if log_rows else 0
-    card = training_card(cfg, steps, model.max_seq_length) + f"- **Interpolated from:** `{src_dir}`\n"
+    card = training_card(cfg, steps, model.max_seq_length) + (
+        f"- **Interpolated from:** `{src_dir}` (weight {cfg.wise_alpha:g}) and "
+        f"{f'`{other_dir}`' if other_dir else 'the base model'} (weight {1 - cfg.wise_alpha:g})\n"
+    )
     _save_model_atomic(model, dest, card)
 
 
