@@ -117,7 +117,7 @@ def test_every_preset_is_a_valid_config_that_records_its_name(name):
 @pytest.mark.parametrize("study", ["dev", "config", "gpu"])
 @pytest.mark.parametrize(
     ("preset", "arm"),
-    [("recipe", "recipe"), ("structure", "single_mono1"), ("soft-structure", "recipe_tt05_mono1")],
+    [("soft-labels", "recipe"), ("structure", "single_mono1"), ("soft-structure", "recipe_tt05_mono1")],
 )
 def test_recipe_study_arms_train_exactly_their_presets(study, preset, arm):
     """What the recipe study measured is what ``--preset`` ships: the arm's training config equals
@@ -133,20 +133,20 @@ def test_recipe_study_arms_train_exactly_their_presets(study, preset, arm):
 
 
 def test_presets_sit_under_yaml_and_command_line(tiny, corpus, tmp_path, capsys):
-    recipe = PRESETS["recipe"].fields
-    cfg = TrainConfig.from_preset("recipe", data=str(corpus), out=str(tmp_path / "x"))
-    assert {k: getattr(cfg, k) for k in recipe} == recipe and cfg.preset == "recipe"
+    recipe = PRESETS["soft-labels"].fields
+    cfg = TrainConfig.from_preset("soft-labels", data=str(corpus), out=str(tmp_path / "x"))
+    assert {k: getattr(cfg, k) for k in recipe} == recipe and cfg.preset == "soft-labels"
     # An explicit value wins over the preset's, in Python, YAML and on the command line.
-    assert TrainConfig.from_preset("recipe", data="d", wise_alpha=1.0).wise_alpha == 1.0
+    assert TrainConfig.from_preset("soft-labels", data="d", wise_alpha=1.0).wise_alpha == 1.0
     yaml_path = tmp_path / "c.yaml"
     yaml_path.write_text(
-        yaml.safe_dump({"preset": "recipe", "model": str(tiny), "data": str(corpus), "keep_mono": 0.5})
+        yaml.safe_dump({"preset": "soft-labels", "model": str(tiny), "data": str(corpus), "keep_mono": 0.5})
     )
     out = tmp_path / "cli"
     args = ["train", "-c", str(yaml_path), "--steps", "2", "--batch-groups", "2", "--out", str(out)]
     assert main(args + ["--max-seq-length", "16", "--wise-alpha", "0.9"]) == 0
     saved = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
-    assert saved["preset"] == "recipe" and saved["loss"] == recipe["loss"]
+    assert saved["preset"] == "soft-labels" and saved["loss"] == recipe["loss"]
     assert saved["keep_mono"] == 0.5 and saved["wise_alpha"] == 0.9
     assert main(["train", "--list-presets"]) == 0
     listed = capsys.readouterr().out

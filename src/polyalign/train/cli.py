@@ -39,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
     results = result if isinstance(result, list) else [result]
     for r in results:
         print(
-            f"saved {r.out}  steps={r.steps}  loss={r.final_loss:.4f}  seq/s={r.seq_per_s:.1f}  "
-            f"peak_mem={r.peak_memory_gib:.2f} GiB"
+            f"saved {r.out}  steps={r.steps}"
+            + (f"  loss={r.final_loss:.4f}" if r.final_loss == r.final_loss else "  (weight average)")
+            + (f"  seq/s={r.seq_per_s:.1f}" if r.seq_per_s == r.seq_per_s else "")
+            + (f"  peak_mem={r.peak_memory_gib:.2f} GiB" if r.peak_memory_gib == r.peak_memory_gib else "")
             + (f"  best={r.best_metric:.3f}" if r.best_metric is not None else "")
         )
     return 0

@@ -161,6 +161,17 @@ class TrainConfig:
         "save α·trained + (1−α)·base weights (WiSE-FT weight interpolation); 1 = the trained weights",
         group=LOSS,
     )
+    soup_with: str | None = _f(
+        None,
+        "also train the same run under this preset (same model, data, seed and budget) and save "
+        "the two models' weight average (a two-model soup); the two runs stay in OUT/soup-parts",
+        group=LOSS,
+    )
+    soup_weight: float = _f(
+        0.5,
+        "with soup_with: this run's weight in the soup, the other run's is 1 − weight",
+        group=LOSS,
+    )
     lr: float = _f(2e-5, "peak learning rate", group=OPTIM)
     weight_decay: float = _f(0.01, "AdamW weight decay", group=OPTIM)
     schedule: str = _f("linear", "linear, cosine or constant (after warm-up)", group=OPTIM)
@@ -248,6 +259,19 @@ class TrainConfig:
             raise ConfigError("best-checkpoint selection (eval_metric) is not supported with LoRA (lora_r)")
         if not (math.isfinite(self.wise_alpha) and 0 < self.wise_alpha <= 1):
             raise ConfigError(f"wise_alpha must be in (0, 1], got {self.wise_alpha}")
+        if self.soup_with is not None:
+            from .presets import PRESETS
+
+            if self.soup_with not in PRESETS:
+                raise ConfigError(
+                    f"unknown soup_with preset {self.soup_with!r}; choose one of {', '.join(PRESETS)}"
+                )
+            if PRESETS[self.soup_with].fields.get("soup_with"):
+                raise ConfigError(f"soup_with names {self.soup_with!r}, itself a soup; name a one-run preset")
+            if not (math.isfinite(self.soup_weight) and 0 < self.soup_weight < 1):
+                raise ConfigError(f"soup_weight must be strictly between 0 and 1, got {self.soup_weight}")
+            if self.wise_alpha < 1:
+                raise ConfigError("soup_with and wise_alpha both interpolate the saved weights: use one")
         if self.preset is not None:
             from .presets import PRESETS
 

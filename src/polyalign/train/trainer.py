@@ -254,6 +254,10 @@ def train(
     cfg.validate()
     if cfg.seeds:
         return _train_seeds(cfg, evaluator)
+    if cfg.soup_with:
+        from .soup import train_soup
+
+        return train_soup(cfg, evaluator)
     return Trainer(cfg, evaluator).run(stop_after=stop_after)
 
 
@@ -263,7 +267,12 @@ def _train_seeds(cfg: TrainConfig, evaluator: Evaluator | None) -> list[TrainRes
     results = []
     for seed in cfg.seeds:
         sub = dataclasses.replace(cfg, seed=seed, seeds=None, out=str(Path(cfg.out) / f"seed-{seed}"))
-        results.append(Trainer(sub, evaluator).run())
+        if sub.soup_with:
+            from .soup import train_soup
+
+            results.append(train_soup(sub, evaluator)[-1])
+        else:
+            results.append(Trainer(sub, evaluator).run())
     summary = {"seeds": cfg.seeds, "runs": [str(r.out) for r in results]}
     finals = [r.eval_history[-1] for r in results if r.eval_history]
     if finals:
