@@ -105,3 +105,14 @@ def test_recipe_preset_is_the_soup_the_study_measured(study):
     for part, arm in ((own, "recipe"), (other, "recipe_tt05_mono1")):
         measured = cfg.train_config(arm, "corpus", part.out, seed=0)
         assert dataclasses.replace(part, preset=None) == measured
+
+
+def test_soup_with_seeds_makes_one_soup_per_seed(tiny, corpus, tmp_path):
+    out = tmp_path / "seeds"
+    cfg = tiny_config(tiny, corpus, out, loss="single", steps=1, seeds=[0, 1], soup_with="structure")
+    results = train(cfg)
+    assert [r.out for r in results] == [out / "seed-0", out / "seed-1"]
+    for seed in (0, 1):
+        assert (out / f"seed-{seed}" / "modules.json").is_file()
+        assert (out / f"seed-{seed}" / PARTS / "structure" / "modules.json").is_file()
+    assert (out / "summary.json").is_file()
