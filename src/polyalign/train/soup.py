@@ -28,9 +28,10 @@ def soup_parts(cfg: TrainConfig) -> tuple[TrainConfig, TrainConfig]:
 
     parts = Path(cfg.out) / PARTS
     plain = {"soup_with": None, "soup_weight": 0.5}
-    # The first part is this config's own settings; it names no preset, since the preset that was
-    # named (if any) is the soup itself.
-    own = dataclasses.replace(cfg, **plain, preset=None, out=str(parts / "main"))
+    # The first part is this config's own settings; it keeps the preset's name unless that preset is
+    # the soup itself (then the name would claim a soup for one run).
+    named = cfg.preset if cfg.preset and not PRESETS[cfg.preset].fields.get("soup_with") else None
+    own = dataclasses.replace(cfg, **plain, preset=named, out=str(parts / "main"))
     other_fields = PRESETS[cfg.soup_with].fields
     other = dataclasses.replace(
         cfg, **other_fields, **plain, preset=cfg.soup_with, out=str(parts / cfg.soup_with)
