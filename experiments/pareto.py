@@ -6,6 +6,8 @@ classification, each relative to the study's own base model, mean ± sd over see
         --csv experiments/pareto_points.csv --png experiments/pareto.png
 
 Inputs are study output folders (``results/<arm>/seed-N/*.jsonl``, ``results/base/seed-0``).
+``--keep OLD.csv`` starts from the points of an earlier run of this script (for studies whose output
+folders are gone); a point recomputed from a folder replaces the kept point of the same study and arm.
 Measures (headline rows only):
 - bitext: mean Tatoeba ``accuracy`` (XTREME direction, eng→xxx) over the study's languages;
 - mono STS: mean Spearman over the monolingual subsets present (STS-B multi-mt ``stsb`` languages
@@ -20,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import statistics
 import sys
 from pathlib import Path
+
+from polyalign.io import write_text_atomic
 
 MEASURES = {
     "bitext": "Δ Tatoeba accuracy (eng→xxx)",
@@ -68,6 +73,18 @@ def study_points(label: str, out: Path) -> list[dict]:
             if deltas:
                 point[f"d_{key}"] = round(statistics.fmean(deltas), 3)
                 point[f"d_{key}_sd"] = round(statistics.stdev(deltas), 3) if len(deltas) > 1 else 0.0
+        points.append(point)
+    return points
+
+
+def read_points(path: Path) -> list[dict]:
+    """Points written by an earlier run (numbers back to numbers; empty cells dropped)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    points = []
+    for row in rows:
+        point: dict = {"study": row["study"], "arm": row["arm"], "seeds": int(row["seeds"])}
+        point.update({k: float(v) for k, v in row.items() if k.startswith("d_") and v != ""})
         points.append(point)
     return points
 
@@ -122,7 +139,10 @@ def plot(points: list[dict], png: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("studies", nargs="+", help="LABEL=STUDY_OUT_FOLDER")
+    p.add_argument("studies", nargs="*", help="LABEL=STUDY_OUT_FOLDER")
+    p.add_argument(
+        "--keep", type=Path, help="an earlier pareto_points.csv whose points stay unless recomputed"
+    )
     p.add_argument("--csv", type=Path, default=Path("experiments/pareto_points.csv"))
     p.add_argument("--png", type=Path, default=Path("experiments/pareto.png"))
     args = p.parse_args(argv)
@@ -133,11 +153,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pareto: {spec!r}: give LABEL=FOLDER of a study with results/base", file=sys.stderr)
             return 2
         points += study_points(label, Path(folder))
+    if args.keep:
+        fresh = {(pt["study"], pt["arm"]) for pt in points}
+        points += [pt for pt in read_points(args.keep) if (pt["study"], pt["arm"]) not in fresh]
+    if not points:
+        print("pareto: nothing to draw: give LABEL=FOLDER or --keep CSV", file=sys.stderr)
+        return 2
+    points.sort(key=lambda pt: (pt["study"], pt["arm"]))
     fields = ["study", "arm", "seeds"] + [f"d_{k}{s}" for k in MEASURES for s in ("", "_sd")]
-    with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(points)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(points)
+    write_text_atomic(args.csv, out.getvalue())
     plot(points, args.png)
     for pt in points:
         print(json.dumps(pt))
