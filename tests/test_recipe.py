@@ -117,7 +117,7 @@ def test_every_preset_is_a_valid_config_that_records_its_name(name):
 @pytest.mark.parametrize("study", ["dev", "config", "gpu"])
 @pytest.mark.parametrize(
     ("preset", "arm"),
-    [("soft-labels", "recipe"), ("structure", "single_mono1"), ("soft-structure", "recipe_tt05_mono1")],
+    [("soft-labels", "soft_labels"), ("structure", "single_mono1"), ("soft-structure", "soft_structure")],
 )
 def test_recipe_study_arms_train_exactly_their_presets(study, preset, arm):
     """What the recipe study measured is what ``--preset`` ships: the arm's training config equals

@@ -89,20 +89,20 @@ def test_bad_soups_are_refused_before_any_work(tiny, corpus, tmp_path, fields, m
 
 @pytest.mark.parametrize("study", ["dev", "config", "gpu"])
 def test_recipe_preset_is_the_soup_the_study_measured(study):
-    """``--preset recipe`` = arm soup70: 0.7 × arm recipe + 0.3 × arm recipe_tt05_mono1, each part
+    """``--preset recipe`` = arm recipe: 0.7 × arm soft_labels + 0.3 × arm soft_structure, each part
     trained exactly as the study trained that arm."""
     from polyalign.study import StudyConfig
 
     cfg = StudyConfig.from_yaml(Path(__file__).parents[1] / "experiments" / "recipe" / f"{study}.yaml")
-    assert cfg.arms["soup70"] == {
-        "from_arm": "recipe",
-        "interpolate_with": "recipe_tt05_mono1",
+    assert cfg.arms["recipe"] == {
+        "from_arm": "soft_labels",
+        "interpolate_with": "soft_structure",
         "wise_alpha": PRESETS["recipe"].fields["soup_weight"],
     }
     shared = {k: v for k, v in cfg.train.items() if k not in PRESETS["recipe"].fields}
     shipped = TrainConfig.from_preset("recipe", **shared, data="corpus", out="out", seed=0)
     own, other = soup_parts(shipped)
-    for part, arm in ((own, "recipe"), (other, "recipe_tt05_mono1")):
+    for part, arm in ((own, "soft_labels"), (other, "soft_structure")):
         measured = cfg.train_config(arm, "corpus", part.out, seed=0)
         assert dataclasses.replace(part, preset=None) == measured
 

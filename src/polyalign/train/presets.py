@@ -15,7 +15,7 @@ class Preset:
     measured: str = ""  # where the numbers behind this preset are (RESULTS.md section)
 
 
-# Soft labels from a frozen copy of the base on random language pairs (the recipe study's arm `recipe`).
+# Soft labels from a frozen copy of the base on random language pairs (the recipe study's arm `soft_labels`).
 _SOFT_LABELS = {
     "loss": "soft-priority",
     "data_view": "pairs",
@@ -63,7 +63,7 @@ PRESETS: dict[str, Preset] = {
         "base, SIB-200 not below +Single: the only arm measured with no trade-off against either; "
         "chosen by the committed dev rule, RESULTS.md Part E6",
         {**_SOFT_LABELS, "soup_with": "soft-structure", "soup_weight": 0.7},
-        "experiments/RESULTS.md, Part E6 (the recipe study, CPU scale, arm soup70)",
+        "experiments/RESULTS.md, Part E6 (the recipe study, CPU scale, arm recipe; measured as soup70)",
     ),
     "soft-labels": Preset(
         "bitext alignment that keeps monolingual quality, in one run: soft labels from a frozen copy "
@@ -71,13 +71,13 @@ PRESETS: dict[str, Preset] = {
         "language pairs of the groups. On test (3 seeds): bitext = +Single, STS above the base, "
         "SIB-200 0.7 below +Single; the recommended recipe until Part E6 (then named 'recipe')",
         _SOFT_LABELS,
-        "experiments/RESULTS.md, Part E3 (the recipe study, CPU scale, arm recipe)",
+        "experiments/RESULTS.md, Part E3 (the recipe study, CPU scale, arm soft_labels; measured as recipe)",
     ),
     "soft-structure": Preset(
-        "the recipe's soft labels made sharper (tau_t = 0.05) plus the monolingual-structure term "
+        "the 'soft-labels' soft labels made sharper (tau_t = 0.05) plus the monolingual-structure term "
         "(weight 1) against the same frozen copy of the base; chosen by the committed dev rule. On "
         "test (3 seeds): bitext = +Single, the most SIB-200 of any arm, STS above +Single but "
-        "0.6-0.9 below the base, where 'recipe' keeps it; RESULTS.md Part E4",
+        "0.6-0.9 below the base, where 'soft-labels' keeps it; RESULTS.md Part E4",
         {
             "loss": "soft-priority",
             "data_view": "pairs",
@@ -88,12 +88,12 @@ PRESETS: dict[str, Preset] = {
             "keep_mono": 1.0,
             "lr": 2e-5,
         },
-        "experiments/RESULTS.md, Part E4 (the recipe study, CPU scale, arm recipe_tt05_mono1)",
+        "experiments/RESULTS.md, Part E4 (the recipe study, CPU scale, arm soft_structure; measured as recipe_tt05_mono1)",
     ),
     "structure": Preset(
-        "the previous recipe: single-positive InfoNCE on random language pairs plus the "
+        "an earlier recipe: single-positive InfoNCE on random language pairs plus the "
         "monolingual-structure term (weight 1) against a frozen copy of the base; more SIB-200 than "
-        "'recipe', less bitext and STS (RESULTS.md Part E2)",
+        "'soft-labels', less bitext and STS (RESULTS.md Part E2)",
         {"loss": "single", "temperature": 0.05, "lr": 2e-5, "keep_mono": 1.0},
         "experiments/RESULTS.md, Part E (the recipe study, CPU scale, arm single_mono1)",
     ),
