@@ -28,7 +28,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from polyalign.io import write_text_atomic
+from polyalign.io import atomic_path, write_text_atomic
 
 MEASURES = {
     "bitext": "Δ Tatoeba accuracy (eng→xxx)",
@@ -134,7 +134,8 @@ def plot(points: list[dict], png: Path) -> None:
     fig.suptitle(
         "me5-small-q4, CPU scale; error bars: sd over seeds (number of seeds in brackets)", fontsize=9
     )
-    fig.savefig(png, dpi=130)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=130, format="png")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pareto: {spec!r}: give LABEL=FOLDER of a study with results/base", file=sys.stderr)
             return 2
         points += study_points(label, Path(folder))
+    if args.keep and not args.keep.is_file():
+        print(f"pareto: --keep {args.keep}: no such file", file=sys.stderr)
+        return 2
     if args.keep:
         fresh = {(pt["study"], pt["arm"]) for pt in points}
         points += [pt for pt in read_points(args.keep) if (pt["study"], pt["arm"]) not in fresh]

@@ -64,5 +64,6 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys):
     out_csv = tmp_path / "points.csv"
     assert pareto.main([f"s={tmp_path / 'missing'}", "--csv", str(out_csv)]) == 2
     assert pareto.main(["--csv", str(out_csv)]) == 2
+    assert pareto.main(["--keep", str(tmp_path / "none.csv"), "--csv", str(out_csv)]) == 2
     assert not out_csv.exists()
     assert "nothing to draw" in capsys.readouterr().err
