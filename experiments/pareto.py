@@ -77,16 +77,33 @@ def study_points(label: str, out: Path) -> list[dict]:
     return points
 
 
+FIELDS = ["study", "arm", "seeds"] + [f"d_{k}{s}" for k in MEASURES for s in ("", "_sd")]
+
+
 def read_points(path: Path) -> list[dict]:
     """Points written by an earlier run (numbers back to numbers; empty cells dropped)."""
     with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        if reader.fieldnames != FIELDS:
+            raise ValueError(f"{path}: not a pareto_points CSV (header {reader.fieldnames})")
+        rows = list(reader)
     points = []
     for row in rows:
         point: dict = {"study": row["study"], "arm": row["arm"], "seeds": int(row["seeds"])}
         point.update({k: float(v) for k, v in row.items() if k.startswith("d_") and v != ""})
         points.append(point)
     return points
+
+
+def ours(csv_path: Path, png: Path) -> str | None:
+    """Why an existing output may not be replaced (not written by this script), or None."""
+    if csv_path.exists():
+        with open(csv_path, encoding="utf-8", errors="replace") as fh:
+            if fh.readline().rstrip("\n") != ",".join(FIELDS):
+                return f"{csv_path} exists and is not a pareto_points CSV; not replaced"
+    if png.exists() and png.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+        return f"{png} exists and is not a PNG; not replaced"
+    return None
 
 
 def plot(points: list[dict], png: Path) -> None:
@@ -159,14 +176,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.keep:
         fresh = {(pt["study"], pt["arm"]) for pt in points}
-        points += [pt for pt in read_points(args.keep) if (pt["study"], pt["arm"]) not in fresh]
+        try:
+            kept = read_points(args.keep)
+        except (ValueError, KeyError) as err:
+            print(f"pareto: --keep {err}", file=sys.stderr)
+            return 2
+        points += [pt for pt in kept if (pt["study"], pt["arm"]) not in fresh]
     if not points:
         print("pareto: nothing to draw: give LABEL=FOLDER or --keep CSV", file=sys.stderr)
         return 2
+    refusal = ours(args.csv, args.png)
+    if refusal:
+        print(f"pareto: {refusal}", file=sys.stderr)
+        return 2
     points.sort(key=lambda pt: (pt["study"], pt["arm"]))
-    fields = ["study", "arm", "seeds"] + [f"d_{k}{s}" for k in MEASURES for s in ("", "_sd")]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(points)
     write_text_atomic(args.csv, out.getvalue())

@@ -67,3 +67,25 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path, capsys):
     assert pareto.main(["--keep", str(tmp_path / "none.csv"), "--csv", str(out_csv)]) == 2
     assert not out_csv.exists()
     assert "nothing to draw" in capsys.readouterr().err
+
+
+def test_foreign_outputs_and_foreign_keep_files_are_refused(tmp_path, capsys):
+    """Never replace what this script did not write; a --keep file must be one it wrote."""
+    study = tmp_path / "study"
+    _write(study, "base", 0, 90.0, 80.0, 70.0)
+    _write(study, "arm", 0, 92.0, 79.0, 71.0)
+    notes = tmp_path / "notes.csv"
+    notes.write_text("my,own\ndata,1\n", encoding="utf-8")
+    png = tmp_path / "p.png"
+    assert pareto.main([f"s={study}", "--csv", str(notes), "--png", str(png)]) == 2
+    assert notes.read_text(encoding="utf-8") == "my,own\ndata,1\n" and not png.exists()
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"JPEG bytes")
+    out_csv = tmp_path / "points.csv"
+    assert pareto.main([f"s={study}", "--csv", str(out_csv), "--png", str(photo)]) == 2
+    assert photo.read_bytes() == b"JPEG bytes" and not out_csv.exists()
+    assert pareto.main(["--keep", str(notes), "--csv", str(out_csv), "--png", str(png)]) == 2
+    assert "not a pareto_points CSV" in capsys.readouterr().err
+    # its own outputs are replaced on the next run
+    assert pareto.main([f"s={study}", "--csv", str(out_csv), "--png", str(png)]) == 0
+    assert pareto.main([f"s={study}", "--csv", str(out_csv), "--png", str(png)]) == 0
